@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * kvmx extensions to the KVM ioctl ABI.
+ *
+ * /dev/kvmx speaks the ABI of <linux/kvm.h> unchanged.  What kvmx adds lives
+ * here, in number ranges that upstream KVM can never reach:
+ *
+ *  - Capabilities start at KVMX_CAP_BASE.  Upstream KVM numbers its
+ *    capabilities densely from 0 and is in the low hundreds; the base leaves
+ *    that space alone forever.
+ *  - ioctls use their own type byte, KVMXIO, not KVM's KVMIO (0xAE), so no
+ *    upstream KVM ioctl number can equal one of ours on a kvmx fd.  Numbers
+ *    0x80-0xff of that type are kvmx's (0x00-0x1f are fsl_hypervisor's).
+ *
+ * Every extension is discoverable with KVM_CHECK_EXTENSION and off by
+ * default.  docs/abi.md describes each one.
+ */
+#ifndef _UAPI_LINUX_KVMX_H
+#define _UAPI_LINUX_KVMX_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define KVMXIO			0xAF
+#define KVMX_IOCTL_NR_BASE	0x80
+
+#define KVMX_CAP_BASE		0x4b580000	/* 'K' 'X' << 16 */
+
+/*
+ * KVMX_CAP_KVMX: answered only by kvmx.  KVM_CHECK_EXTENSION returns the kvmx
+ * ABI revision (>= 1); in-tree KVM returns 0.  Lets a VMM or a test tell the
+ * two apart without looking at the device path.
+ */
+#define KVMX_CAP_KVMX		(KVMX_CAP_BASE + 0)
+#define KVMX_ABI_REVISION	1
+
+#endif /* _UAPI_LINUX_KVMX_H */
