@@ -9,4 +9,10 @@ void Fd::reset(int fd) noexcept {
   fd_ = fd;
 }
 
+Result<void> Fd::try_close() {
+  const int fd = release();
+  if (::close(fd) != 0) return errno_error("close");
+  return {};
+}
+
 }  // namespace kvmx

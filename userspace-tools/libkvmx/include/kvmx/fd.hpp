@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "kvmx/error.hpp"
+
 namespace kvmx {
 
 class Fd {
@@ -23,6 +25,8 @@ class Fd {
   int release() noexcept { return std::exchange(fd_, -1); }
   // Close the current descriptor (if any) and own `fd` instead.
   void reset(int fd = -1) noexcept;
+  // Close now and report close(2)'s error; the fd is released either way.
+  Result<void> try_close();
 
  private:
   int fd_ = -1;

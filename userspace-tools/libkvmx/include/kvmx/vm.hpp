@@ -26,7 +26,8 @@ class Vm {
 
   int fd() const noexcept { return fd_.get(); }
   // Close the VM fd now (the VM lives on in the kernel while vCPU fds hold it).
-  void close() { fd_.reset(); }
+  Result<void> try_close() { return fd_.try_close(); }
+  void close() { try_close().value(); }
 
   Result<int> try_check_extension(long cap) const;
   int check_extension(long cap) const { return try_check_extension(cap).value(); }
