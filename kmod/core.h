@@ -19,5 +19,38 @@ extern bool kvmx_tdp_default;
 long kvmx_check_extension(struct kvmx_vm *vm, long cap);
 int kvmx_create_vm(unsigned long type);
 void kvmx_vm_set_owner(struct module *owner);
+void kvmx_vcpu_set_owner(struct module *owner);
+void kvmx_get_vm(struct kvmx_vm *vm);
+void kvmx_put_vm(struct kvmx_vm *vm);
+
+/* Virtualization on every CPU while any VM exists (main.c). */
+int kvmx_hw_get(void);
+void kvmx_hw_put(void);
+
+/* vcpu.c */
+int kvmx_vm_create_vcpu(struct kvmx_vm *vm, unsigned long id);
+void kvmx_vcpu_destroy(struct kvmx_vcpu *vcpu);
+
+/* memslot.c */
+int kvmx_memslots_init(struct kvmx_vm *vm);
+void kvmx_memslots_free(struct kvmx_vm *vm);
+int kvmx_set_user_memory_region(struct kvmx_vm *vm,
+				const struct kvm_userspace_memory_region *mem);
+int kvmx_get_dirty_log(struct kvmx_vm *vm, struct kvm_dirty_log *log);
+
+/* arch-x86/x86.c: CPUID and MSR lists of the system fd, vCPU CPUID/MSR ioctls. */
+long kvmx_dev_get_supported_cpuid(struct kvm_cpuid2 __user *ucpuid);
+long kvmx_dev_get_msr_index_list(struct kvm_msr_list __user *ulist, bool features);
+long kvmx_dev_get_feature_msrs(struct kvm_msrs __user *umsrs);
+long kvmx_vcpu_set_cpuid2(struct kvmx_vcpu *vcpu, struct kvm_cpuid2 __user *ucpuid);
+long kvmx_vcpu_get_cpuid2(struct kvmx_vcpu *vcpu, struct kvm_cpuid2 __user *ucpuid);
+u64 kvmx_supported_xcr0(void);
+long kvmx_vcpu_msrs(struct kvmx_vcpu *vcpu, struct kvm_msrs __user *umsrs, bool set);
+
+/* mm/npt.c: zap / write-protect NPT entries of a gfn range. */
+void kvmx_mmu_zap_gfn_range(struct kvmx_vm *vm, gfn_t start, gfn_t end);
+void kvmx_mmu_write_protect_mask(struct kvmx_vm *vm, struct kvmx_memory_slot *slot,
+				 gfn_t gfn_offset, unsigned long mask);
+void kvmx_mmu_write_protect_slot(struct kvmx_vm *vm, struct kvmx_memory_slot *slot);
 
 #endif /* _KVMX_CORE_H */

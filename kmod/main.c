@@ -12,6 +12,10 @@
 #include <linux/miscdevice.h>
 #include <linux/fs.h>
 #include <linux/mutex.h>
+#include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
+#include <linux/percpu.h>
+#include <linux/reboot.h>
 #include <linux/kvm.h>
 #include <linux/kvmx.h>
 
@@ -25,6 +29,125 @@ static DEFINE_MUTEX(kvmx_vendor_lock);
 const struct kvmx_vendor_ops *kvmx_vendor;
 
 /*
+ * Virtualization is on for every online CPU while at least one VM exists, as
+ * KVM's hardware_enable_all() does: a VM-less kvmx leaves SVM/VMX to others.
+ *
+ * kvmx_hw_lock protects kvmx_hw_users and kvmx_rebooting; it nests inside
+ * the CPU hotplug lock (cpus_read_lock() here, the hotplug callbacks run
+ * with it held for writing).  kvmx_hw_enabled is per CPU and written only by
+ * its own CPU with preemption disabled.
+ */
+static DEFINE_MUTEX(kvmx_hw_lock);
+static int kvmx_hw_users;
+static bool kvmx_rebooting;
+static DEFINE_PER_CPU(bool, kvmx_hw_enabled);
+static atomic_t kvmx_hw_enable_failed;
+static enum cpuhp_state kvmx_cpuhp_state;
+
+static void kvmx_hw_enable_this_cpu(void *unused)
+{
+	if (__this_cpu_read(kvmx_hw_enabled))
+		return;
+	if (kvmx_vendor->hardware_enable()) {
+		atomic_inc(&kvmx_hw_enable_failed);
+		return;
+	}
+	__this_cpu_write(kvmx_hw_enabled, true);
+}
+
+static void kvmx_hw_disable_this_cpu(void *unused)
+{
+	if (!__this_cpu_read(kvmx_hw_enabled))
+		return;
+	kvmx_vendor->hardware_disable();
+	__this_cpu_write(kvmx_hw_enabled, false);
+}
+
+/* Called for every new VM; undone by kvmx_hw_put(). */
+int kvmx_hw_get(void)
+{
+	int r = 0;
+
+	cpus_read_lock();
+	mutex_lock(&kvmx_hw_lock);
+	if (kvmx_rebooting) {
+		r = -EBUSY;
+		goto out;
+	}
+	if (kvmx_hw_users++ == 0) {
+		atomic_set(&kvmx_hw_enable_failed, 0);
+		on_each_cpu(kvmx_hw_enable_this_cpu, NULL, 1);
+		if (atomic_read(&kvmx_hw_enable_failed)) {
+			on_each_cpu(kvmx_hw_disable_this_cpu, NULL, 1);
+			kvmx_hw_users--;
+			r = -EBUSY;
+		}
+	}
+out:
+	mutex_unlock(&kvmx_hw_lock);
+	cpus_read_unlock();
+	return r;
+}
+
+void kvmx_hw_put(void)
+{
+	cpus_read_lock();
+	mutex_lock(&kvmx_hw_lock);
+	if (!WARN_ON_ONCE(kvmx_hw_users <= 0) && --kvmx_hw_users == 0)
+		on_each_cpu(kvmx_hw_disable_this_cpu, NULL, 1);
+	mutex_unlock(&kvmx_hw_lock);
+	cpus_read_unlock();
+}
+
+/* CPU hotplug: a CPU coming online joins in while VMs exist. */
+static int kvmx_cpu_online(unsigned int cpu)
+{
+	int r = 0;
+
+	mutex_lock(&kvmx_hw_lock);
+	if (kvmx_hw_users && !kvmx_rebooting) {
+		atomic_set(&kvmx_hw_enable_failed, 0);
+		local_irq_disable();
+		kvmx_hw_enable_this_cpu(NULL);
+		local_irq_enable();
+		if (atomic_read(&kvmx_hw_enable_failed))
+			r = -EIO;
+	}
+	mutex_unlock(&kvmx_hw_lock);
+	return r;
+}
+
+static int kvmx_cpu_offline(unsigned int cpu)
+{
+	mutex_lock(&kvmx_hw_lock);
+	local_irq_disable();
+	kvmx_hw_disable_this_cpu(NULL);
+	local_irq_enable();
+	mutex_unlock(&kvmx_hw_lock);
+	return 0;
+}
+
+/*
+ * Reboot and kexec: turn virtualization off everywhere and refuse new VMs.
+ * The emergency paths (crash, NMI shutdown) are the backend's business: it
+ * registers cpu_emergency_register_virt_callback() itself.
+ */
+static int kvmx_reboot(struct notifier_block *nb, unsigned long code, void *unused)
+{
+	mutex_lock(&kvmx_hw_lock);
+	kvmx_rebooting = true;
+	if (kvmx_hw_users)
+		on_each_cpu(kvmx_hw_disable_this_cpu, NULL, 1);
+	mutex_unlock(&kvmx_hw_lock);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block kvmx_reboot_nb = {
+	.notifier_call = kvmx_reboot,
+	.priority = 0,
+};
+
+/*
  * Return what KVM_CHECK_EXTENSION answers for @cap, on the system fd
  * (@vm == NULL) or on a VM fd.  Truthful: only what works today is non-zero.
  */
@@ -32,7 +155,27 @@ long kvmx_check_extension(struct kvmx_vm *vm, long cap)
 {
 	switch (cap) {
 	case KVM_CAP_CHECK_EXTENSION_VM:
+	case KVM_CAP_USER_MEMORY:
+	case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
+	case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
+	case KVM_CAP_SET_TSS_ADDR:
+	case KVM_CAP_SET_IDENTITY_MAP_ADDR:
+	case KVM_CAP_EXT_CPUID:
+	case KVM_CAP_IMMEDIATE_EXIT:
+	case KVM_CAP_READONLY_MEM:
+	case KVM_CAP_VCPU_EVENTS:
+	case KVM_CAP_GET_MSR_FEATURES:
 		return 1;
+	case KVM_CAP_NR_VCPUS:
+		return min_t(int, num_online_cpus(), KVMX_MAX_VCPUS);
+	case KVM_CAP_MAX_VCPUS:
+	case KVM_CAP_MAX_VCPU_ID:
+		return KVMX_MAX_VCPUS;
+	case KVM_CAP_NR_MEMSLOTS:
+		return KVMX_USER_MEM_SLOTS;
+	case KVM_CAP_XSAVE:
+	case KVM_CAP_XCRS:
+		return boot_cpu_has(X86_FEATURE_XSAVE);
 	case KVMX_CAP_KVMX:
 		return KVMX_ABI_REVISION;
 	default:
@@ -51,6 +194,18 @@ static long kvmx_dev_ioctl(struct file *filp, unsigned int ioctl, unsigned long 
 		return kvmx_create_vm(arg);
 	case KVM_CHECK_EXTENSION:
 		return kvmx_check_extension(NULL, arg);
+	case KVM_GET_VCPU_MMAP_SIZE:
+		if (arg)
+			return -EINVAL;
+		return KVMX_VCPU_MMAP_PAGES * PAGE_SIZE;
+	case KVM_GET_SUPPORTED_CPUID:
+		return kvmx_dev_get_supported_cpuid((void __user *)arg);
+	case KVM_GET_MSR_INDEX_LIST:
+		return kvmx_dev_get_msr_index_list((void __user *)arg, false);
+	case KVM_GET_MSR_FEATURE_INDEX_LIST:
+		return kvmx_dev_get_msr_index_list((void __user *)arg, true);
+	case KVM_GET_MSRS:
+		return kvmx_dev_get_feature_msrs((void __user *)arg);
 	default:
 		/* As in-tree KVM answers unknown system ioctls. */
 		return -EINVAL;
@@ -127,6 +282,7 @@ int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner
 	kvmx_vendor = ops;
 	kvmx_chardev_ops.owner = owner;
 	kvmx_vm_set_owner(owner);
+	kvmx_vcpu_set_owner(owner);
 
 	/* Last: after this, userspace can reach us. */
 	r = misc_register(&kvmx_dev);
@@ -140,6 +296,7 @@ int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner
 	return 0;
 
 out_clear:
+	kvmx_vcpu_set_owner(NULL);
 	kvmx_vm_set_owner(NULL);
 	kvmx_chardev_ops.owner = NULL;
 	kvmx_vendor = NULL;
@@ -161,6 +318,7 @@ void kvmx_unregister_vendor(const struct kvmx_vendor_ops *ops)
 	mutex_lock(&kvmx_vendor_lock);
 	if (!WARN_ON(kvmx_vendor != ops)) {
 		misc_deregister(&kvmx_dev);
+		kvmx_vcpu_set_owner(NULL);
 		kvmx_vm_set_owner(NULL);
 		kvmx_chardev_ops.owner = NULL;
 		kvmx_vendor = NULL;
@@ -170,6 +328,27 @@ void kvmx_unregister_vendor(const struct kvmx_vendor_ops *ops)
 }
 EXPORT_SYMBOL_GPL(kvmx_unregister_vendor);
 
+static int __init kvmx_init(void)
+{
+	int r;
+
+	r = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN, "kvmx:online",
+				      kvmx_cpu_online, kvmx_cpu_offline);
+	if (r < 0)
+		return r;
+	kvmx_cpuhp_state = r;
+	register_reboot_notifier(&kvmx_reboot_nb);
+	return 0;
+}
+
+static void __exit kvmx_exit(void)
+{
+	unregister_reboot_notifier(&kvmx_reboot_nb);
+	cpuhp_remove_state_nocalls(kvmx_cpuhp_state);
+}
+
+module_init(kvmx_init);
+module_exit(kvmx_exit);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("kvmx maintainers");
 MODULE_DESCRIPTION("kvmx: a KVM-compatible hypervisor (core)");

@@ -8,20 +8,40 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/sched/mm.h>
 #include <linux/kvm.h>
 
 #include "core.h"
 
-static void kvmx_put_vm(struct kvmx_vm *vm)
+void kvmx_get_vm(struct kvmx_vm *vm)
 {
-	if (!refcount_dec_and_test(&vm->users))
-		return;
+	refcount_inc(&vm->users);
+}
 
+/* Destroy in the reverse order of kvmx_create_vm(). */
+static void kvmx_destroy_vm(struct kvmx_vm *vm)
+{
+	struct kvmx_vcpu *vcpu;
+	unsigned long i;
+
+	xa_for_each(&vm->vcpus, i, vcpu)
+		kvmx_vcpu_destroy(vcpu);
+	xa_destroy(&vm->vcpus);
 	if (kvmx_vendor->vm_destroy)
 		kvmx_vendor->vm_destroy(vm);
+	kvmx_mmu_destroy(vm);
+	kvmx_memslots_free(vm);
+	cleanup_srcu_struct(&vm->srcu);
+	kvmx_hw_put();
 	mmdrop(vm->mm);
 	kfree(vm);
+}
+
+void kvmx_put_vm(struct kvmx_vm *vm)
+{
+	if (refcount_dec_and_test(&vm->users))
+		kvmx_destroy_vm(vm);
 }
 
 static int kvmx_vm_release(struct inode *inode, struct file *filp)
@@ -30,9 +50,29 @@ static int kvmx_vm_release(struct inode *inode, struct file *filp)
 	return 0;
 }
 
+static long kvmx_vm_set_identity_map_addr(struct kvmx_vm *vm, u64 __user *uaddr)
+{
+	u64 addr;
+	long r;
+
+	/* As x86 KVM: only before the first vCPU; SVM has no use for it. */
+	mutex_lock(&vm->lock);
+	r = -EINVAL;
+	if (vm->created_vcpus)
+		goto out;
+	r = -EFAULT;
+	if (copy_from_user(&addr, uaddr, sizeof(addr)))
+		goto out;
+	r = 0;
+out:
+	mutex_unlock(&vm->lock);
+	return r;
+}
+
 static long kvmx_vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 {
 	struct kvmx_vm *vm = filp->private_data;
+	void __user *argp = (void __user *)arg;
 
 	/* A VM belongs to the process that made it, and a dead VM stays dead. */
 	if (vm->mm != current->mm || READ_ONCE(vm->dead))
@@ -41,6 +81,27 @@ static long kvmx_vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long a
 	switch (ioctl) {
 	case KVM_CHECK_EXTENSION:
 		return kvmx_check_extension(vm, arg);
+	case KVM_CREATE_VCPU:
+		return kvmx_vm_create_vcpu(vm, arg);
+	case KVM_SET_USER_MEMORY_REGION: {
+		struct kvm_userspace_memory_region mem;
+
+		if (copy_from_user(&mem, argp, sizeof(mem)))
+			return -EFAULT;
+		return kvmx_set_user_memory_region(vm, &mem);
+	}
+	case KVM_GET_DIRTY_LOG: {
+		struct kvm_dirty_log log;
+
+		if (copy_from_user(&log, argp, sizeof(log)))
+			return -EFAULT;
+		return kvmx_get_dirty_log(vm, &log);
+	}
+	case KVM_SET_TSS_ADDR:
+		/* Only VMX without unrestricted guest uses the TSS; SVM accepts it. */
+		return 0;
+	case KVM_SET_IDENTITY_MAP_ADDR:
+		return kvmx_vm_set_identity_map_addr(vm, argp);
 	default:
 		/* As in-tree KVM answers unknown VM ioctls on x86. */
 		return -ENOTTY;
@@ -78,15 +139,30 @@ int kvmx_create_vm(unsigned long type)
 	refcount_set(&vm->users, 1);
 	vm->mm = current->mm;
 	mmgrab(vm->mm);
+	mutex_init(&vm->lock);
+	mutex_init(&vm->slots_lock);
+	xa_init(&vm->vcpus);
 
+	r = kvmx_hw_get();
+	if (r)
+		goto out_mmdrop;
+	r = init_srcu_struct(&vm->srcu);
+	if (r)
+		goto out_hw_put;
+	r = kvmx_memslots_init(vm);
+	if (r)
+		goto out_cleanup_srcu;
+	r = kvmx_mmu_init(vm);
+	if (r)
+		goto out_free_memslots;
 	r = kvmx_vendor->vm_init(vm);
 	if (r)
-		goto out_free;
+		goto out_mmu_destroy;
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
 		r = fd;
-		goto out_destroy;
+		goto out_vm_destroy;
 	}
 
 	file = anon_inode_getfile("kvmx-vm", &kvmx_vm_fops, vm, O_RDWR);
@@ -99,10 +175,18 @@ int kvmx_create_vm(unsigned long type)
 
 out_put_fd:
 	put_unused_fd(fd);
-out_destroy:
+out_vm_destroy:
 	if (kvmx_vendor->vm_destroy)
 		kvmx_vendor->vm_destroy(vm);
-out_free:
+out_mmu_destroy:
+	kvmx_mmu_destroy(vm);
+out_free_memslots:
+	kvmx_memslots_free(vm);
+out_cleanup_srcu:
+	cleanup_srcu_struct(&vm->srcu);
+out_hw_put:
+	kvmx_hw_put();
+out_mmdrop:
 	mmdrop(vm->mm);
 	kfree(vm);
 	return r;

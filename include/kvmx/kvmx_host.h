@@ -6,11 +6,39 @@
 #define _KVMX_HOST_H
 
 #include <linux/types.h>
+#include <linux/kvm_types.h>
 #include <linux/refcount.h>
 #include <linux/mm_types.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/srcu.h>
+#include <linux/xarray.h>
+#include <linux/mmu_notifier.h>
+#include <linux/preempt.h>
+#include <linux/kvm.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/types.h>
 
 struct kvmx_vm;
+struct kvmx_vcpu;
+
+/* Limits, as in-tree KVM on x86 advertises them (KVM_CAP_NR_VCPUS & co). */
+#define KVMX_MAX_VCPUS		64
+#define KVMX_USER_MEM_SLOTS	32764
+#define KVMX_MEM_MAX_NR_PAGES	((1UL << 31) - 1)
+#define KVMX_MAX_CPUID_ENTRIES	256
+
+/* Byte offset of the port I/O data page in the vCPU mmap (KVM_PIO_PAGE_OFFSET). */
+#define KVMX_PIO_PAGE_OFFSET	1
+#define KVMX_VCPU_MMAP_PAGES	2
+
+/* General purpose registers, in the encoding order of the ModRM reg field. */
+enum kvmx_reg {
+	KVMX_RAX, KVMX_RCX, KVMX_RDX, KVMX_RBX, KVMX_RSP, KVMX_RBP, KVMX_RSI, KVMX_RDI,
+	KVMX_R8, KVMX_R9, KVMX_R10, KVMX_R11, KVMX_R12, KVMX_R13, KVMX_R14, KVMX_R15,
+	KVMX_NR_REGS
+};
 
 /*
  * The vendor backend (kvmx-amd or kvmx-intel).  Filled with designated
@@ -22,9 +50,78 @@ struct kvmx_vendor_ops {
 	const char *name;
 	/* Size of the vendor's VM object, which embeds struct kvmx_vm first. */
 	size_t vm_size;
+	/* Size of the vendor's vCPU object, which embeds struct kvmx_vcpu first. */
+	size_t vcpu_size;
+
+	/* Turn virtualization on/off on the calling CPU (preemption disabled). */
+	int (*hardware_enable)(void);
+	void (*hardware_disable)(void);
 
 	int (*vm_init)(struct kvmx_vm *vm);
 	void (*vm_destroy)(struct kvmx_vm *vm);
+
+	int (*vcpu_create)(struct kvmx_vcpu *vcpu);
+	void (*vcpu_free)(struct kvmx_vcpu *vcpu);
+	/* The vCPU becomes / stops being current on @cpu (preemption disabled). */
+	void (*vcpu_load)(struct kvmx_vcpu *vcpu, int cpu);
+	void (*vcpu_put)(struct kvmx_vcpu *vcpu);
+	/*
+	 * Enter the guest once and handle the exit.  Returns what an exit
+	 * handler returns: 1 re-enter, 0 back to userspace (kvm_run filled),
+	 * < 0 an error for KVM_RUN.
+	 */
+	int (*vcpu_run)(struct kvmx_vcpu *vcpu);
+	/* Finish an instruction userspace completed (I/O in, MMIO read). */
+	int (*complete_userspace_io)(struct kvmx_vcpu *vcpu);
+
+	void (*get_regs)(struct kvmx_vcpu *vcpu, struct kvm_regs *regs);
+	void (*set_regs)(struct kvmx_vcpu *vcpu, const struct kvm_regs *regs);
+	void (*get_sregs)(struct kvmx_vcpu *vcpu, struct kvm_sregs *sregs);
+	int (*set_sregs)(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sregs);
+	int (*get_msr)(struct kvmx_vcpu *vcpu, u32 index, u64 *data, bool host);
+	int (*set_msr)(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host);
+	void (*get_events)(struct kvmx_vcpu *vcpu, struct kvm_vcpu_events *ev);
+	int (*set_events)(struct kvmx_vcpu *vcpu, const struct kvm_vcpu_events *ev);
+	/* Guest RFLAGS.IF and whether an external interrupt could be injected now. */
+	bool (*interrupt_allowed)(struct kvmx_vcpu *vcpu);
+	bool (*get_if_flag)(struct kvmx_vcpu *vcpu);
+};
+
+/*
+ * A memslot.  Published slots are immutable, apart from the bits in
+ * dirty_bitmap; a change publishes a new struct kvmx_memslots and frees the
+ * old structures after synchronize_srcu(&vm->srcu).
+ */
+struct kvmx_memory_slot {
+	u16 id;
+	u32 flags;
+	gfn_t base_gfn;
+	unsigned long npages;
+	unsigned long userspace_addr;
+	/* One bit per page, set by the MMU on a write (KVM_MEM_LOG_DIRTY_PAGES). */
+	unsigned long *dirty_bitmap;
+};
+
+struct kvmx_memslots {
+	int nr;
+	struct kvmx_memory_slot *slots[];
+};
+
+/*
+ * The two-dimensional page table of a VM (mm/npt.c).  The table pages and
+ * their entries are protected by @lock; the notifier sequence protocol
+ * (@invalidate_seq, @invalidate_in_progress) is described in mm/npt.c.
+ */
+struct kvmx_mmu {
+	spinlock_t lock;
+	u64 *root;		/* top-level table, a kernel page */
+	int levels;		/* 4 or 5, the host's paging depth */
+	unsigned long invalidate_seq;
+	long invalidate_in_progress;
+	unsigned long invalidate_start, invalidate_end;
+	unsigned long nr_table_pages;
+	struct mmu_notifier notifier;
+	bool notifier_registered;
 };
 
 /*
@@ -41,6 +138,80 @@ struct kvmx_vm {
 	 * with READ_ONCE: no lock, it only ever goes from false to true.
 	 */
 	bool dead;
+
+	/* Serializes vCPU creation; protects @vcpus and @created_vcpus. */
+	struct mutex lock;
+	/* vCPUs by index; an entry, once stored, stays until the VM is freed. */
+	struct xarray vcpus;
+	atomic_t online_vcpus;
+	int created_vcpus;
+
+	/*
+	 * Memslots: written under @slots_lock, published with rcu_assign_pointer
+	 * and read under srcu_read_lock(&@srcu).
+	 */
+	struct mutex slots_lock;
+	struct kvmx_memslots __rcu *memslots;
+	struct srcu_struct srcu;
+
+	struct kvmx_mmu mmu;
+};
+
+/* vcpu->mode: written by the vCPU thread, read by kvmx_kick_vcpu(). */
+enum kvmx_vcpu_mode { KVMX_OUTSIDE_GUEST_MODE, KVMX_IN_GUEST_MODE };
+
+/* vcpu->requests bits, made by other threads and served before each entry. */
+#define KVMX_REQ_TLB_FLUSH	0
+
+/* What an instruction waiting for userspace completes into. */
+struct kvmx_pending_io {
+	bool active;
+	bool in;		/* I/O in or MMIO read: a value comes back */
+	bool mmio;
+	u8 size;		/* bytes per element */
+	u32 count;
+	enum kvmx_reg reg;	/* destination of a read */
+	bool sign_extend;
+	u8 dst_size;		/* width written to @reg */
+	u64 next_rip;
+};
+
+/*
+ * A vCPU.  Created by KVM_CREATE_VCPU.  @mutex serializes every vCPU ioctl;
+ * fields without another note are touched only under it.
+ */
+struct kvmx_vcpu {
+	struct kvmx_vm *vm;
+	u32 vcpu_id;
+	int vcpu_idx;
+	struct mutex mutex;
+	struct kvm_run *run;	/* page 0 of the vCPU mmap */
+	void *pio_data;		/* page 1 */
+	/* The physical CPU we are loaded on, or -1. Written with preemption off. */
+	int cpu;
+	struct preempt_notifier preempt_notifier;
+	struct pid *pid;
+
+	int mode;			/* enum kvmx_vcpu_mode */
+	unsigned long requests;		/* KVMX_REQ_* bits, atomic bitops */
+
+	unsigned long regs[KVMX_NR_REGS];
+
+	bool sigset_active;
+	sigset_t sigset;
+
+	int cpuid_nent;
+	struct kvm_cpuid_entry2 *cpuid_entries;
+
+	struct fpu_guest guest_fpu;
+	u64 xcr0;
+
+	struct kvmx_pending_io io;
+
+	/* Events: the interrupt queued by KVM_INTERRUPT, a pending NMI. */
+	bool irq_pending;
+	u8 irq_vector;
+	bool nmi_pending;
 };
 
 /*
@@ -58,5 +229,26 @@ struct kvmx_vm {
 
 int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner);
 void kvmx_unregister_vendor(const struct kvmx_vendor_ops *ops);
+
+/* Memslots (kmod/memslot.c); callers hold srcu_read_lock(&vm->srcu). */
+struct kvmx_memory_slot *kvmx_gfn_to_memslot(struct kvmx_vm *vm, gfn_t gfn);
+int kvmx_read_guest(struct kvmx_vm *vm, gpa_t gpa, void *data, unsigned long len);
+
+/* MMU (mm/npt.c). */
+int kvmx_mmu_init(struct kvmx_vm *vm);
+void kvmx_mmu_destroy(struct kvmx_vm *vm);
+phys_addr_t kvmx_mmu_root_pa(struct kvmx_vm *vm);
+/* Returns 1 when the fault is fixed, 0 when @gpa is MMIO, < 0 on error. */
+int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetch);
+
+/* Core services for the backends (kmod/vcpu.c). */
+void kvmx_flush_remote_tlbs(struct kvmx_vm *vm);
+const struct kvm_cpuid_entry2 *kvmx_find_cpuid_entry(struct kvmx_vcpu *vcpu,
+						     u32 function, u32 index);
+int kvmx_fill_io_exit(struct kvmx_vcpu *vcpu, bool in, u16 port, int size,
+		      u32 count, u64 next_rip);
+/* Returns 0, or 1 when @xcr0 is not valid for the guest (#GP / -EINVAL). */
+int kvmx_set_xcr0(struct kvmx_vcpu *vcpu, u64 xcr0);
+void kvmx_internal_error(struct kvmx_vcpu *vcpu, u32 suberror, int ndata, const u64 *data);
 
 #endif /* _KVMX_HOST_H */

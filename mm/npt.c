@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The two-dimensional MMU: NPT tables that map guest-physical to
+ * host-physical addresses, filled on demand from the VMM's page tables and
+ * kept coherent with them by an MMU notifier.
+ *
+ * Table format: the host's long-mode format (4 or 5 levels, as the host
+ * pages).  Every guest access counts as a user access for NPT, so present
+ * entries carry U/S.  Leaves are 4 KiB, or 2 MiB where the host maps the
+ * same 2 MiB with one huge page.  Only leaves are ever removed; table pages
+ * stay until the VM goes, so a walker holding mmu.lock never sees a table
+ * disappear.
+ *
+ * No long-term pins: a fault takes a page reference with gup, installs the
+ * leaf under mmu.lock and drops the reference.  The notifier protocol keeps
+ * that safe (as KVM's mmu_invalidate_seq):
+ *  - invalidate_range_start, under mmu.lock: bump invalidate_in_progress,
+ *    widen [invalidate_start, invalidate_end), zap the leaves of the range
+ *    and flush every vCPU's TLB before returning;
+ *  - invalidate_range_end, under mmu.lock: bump invalidate_seq, then drop
+ *    invalidate_in_progress;
+ *  - a fault samples invalidate_seq before gup and, under mmu.lock, gives up
+ *    (the guest simply faults again) when the sequence moved or an
+ *    invalidation covering its hva is in progress.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/pgtable.h>
+#include <linux/huge_mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/kvm.h>
+#include <asm/pgtable.h>
+#include <asm/io.h>
+
+#include "../kmod/core.h"
+
+#define NPT_P		_PAGE_PRESENT
+#define NPT_RW		_PAGE_RW
+#define NPT_US		_PAGE_USER
+#define NPT_A		_PAGE_ACCESSED
+#define NPT_D		_PAGE_DIRTY
+#define NPT_PS		_PAGE_PSE
+#define NPT_PFN_MASK	(PTE_PFN_MASK & ~(u64)_PAGE_NX)
+#define NPT_TABLE	(NPT_P | NPT_RW | NPT_US | NPT_A)
+#define NPT_ENTRIES	512
+
+/* Guest frames covered by one entry at @level (1 = 4 KiB leaves). */
+static inline u64 npt_level_gfns(int level)
+{
+	return 1ULL << (9 * (level - 1));
+}
+
+static inline int npt_index(gfn_t gfn, int level)
+{
+	return (gfn >> (9 * (level - 1))) & (NPT_ENTRIES - 1);
+}
+
+static inline u64 *npt_table(u64 entry)
+{
+	return phys_to_virt(entry & NPT_PFN_MASK);
+}
+
+static inline bool npt_is_leaf(u64 entry, int level)
+{
+	return level == 1 || (entry & NPT_PS);
+}
+
+static struct kvmx_vm *notifier_to_vm(struct mmu_notifier *mn)
+{
+	return container_of(mn, struct kvmx_vm, mmu.notifier);
+}
+
+phys_addr_t kvmx_mmu_root_pa(struct kvmx_vm *vm)
+{
+	return virt_to_phys(vm->mmu.root);
+}
+EXPORT_SYMBOL_GPL(kvmx_mmu_root_pa);
+
+/*
+ * Remove leaves of [start, end) below @table, or with @wp only take their
+ * write permission.  Returns true when an entry changed and TLBs need a flush.
+ */
+static bool npt_zap_range(u64 *table, int level, gfn_t base, gfn_t start, gfn_t end,
+			  bool wp)
+{
+	u64 span = npt_level_gfns(level);
+	bool changed = false;
+	int i;
+
+	for (i = 0; i < NPT_ENTRIES; i++) {
+		gfn_t lo = base + i * span, hi = lo + span;
+		u64 e = table[i];
+
+		if (hi <= start || lo >= end)
+			continue;
+		if (!(e & NPT_P))
+			continue;
+		if (npt_is_leaf(e, level)) {
+			if (wp && !(e & NPT_RW))
+				continue;
+			/* A huge leaf only partly in range goes entirely. */
+			WRITE_ONCE(table[i], wp ? e & ~NPT_RW : 0);
+			changed = true;
+			continue;
+		}
+		changed |= npt_zap_range(npt_table(e), level - 1, lo, start, end, wp);
+	}
+	return changed;
+}
+
+static bool npt_zap_locked(struct kvmx_vm *vm, gfn_t start, gfn_t end, bool wp)
+{
+	lockdep_assert_held(&vm->mmu.lock);
+	return npt_zap_range(vm->mmu.root, vm->mmu.levels, 0, start, end, wp);
+}
+
+void kvmx_mmu_zap_gfn_range(struct kvmx_vm *vm, gfn_t start, gfn_t end)
+{
+	bool flush;
+
+	spin_lock(&vm->mmu.lock);
+	flush = npt_zap_locked(vm, start, end, false);
+	spin_unlock(&vm->mmu.lock);
+	if (flush)
+		kvmx_flush_remote_tlbs(vm);
+}
+
+/* Take write access from the pages of @slot named by @mask; the caller flushes. */
+void kvmx_mmu_write_protect_mask(struct kvmx_vm *vm, struct kvmx_memory_slot *slot,
+				 gfn_t gfn_offset, unsigned long mask)
+{
+	spin_lock(&vm->mmu.lock);
+	while (mask) {
+		gfn_t gfn = slot->base_gfn + gfn_offset + __ffs(mask);
+
+		npt_zap_locked(vm, gfn, gfn + 1, true);
+		mask &= mask - 1;
+	}
+	spin_unlock(&vm->mmu.lock);
+}
+
+void kvmx_mmu_write_protect_slot(struct kvmx_vm *vm, struct kvmx_memory_slot *slot)
+{
+	bool flush;
+
+	spin_lock(&vm->mmu.lock);
+	flush = npt_zap_locked(vm, slot->base_gfn, slot->base_gfn + slot->npages, true);
+	spin_unlock(&vm->mmu.lock);
+	if (flush)
+		kvmx_flush_remote_tlbs(vm);
+}
+
+/*
+ * Does the host map @hva with a 2 MiB leaf?  Walk the VMM's page tables with
+ * interrupts off, as GUP-fast does, so no table can be freed under us.  The
+ * answer may be stale at once; the notifier sequence catches that.
+ */
+static bool npt_host_pmd_mapped(struct mm_struct *mm, unsigned long hva)
+{
+	unsigned long flags;
+	bool huge = false;
+	pgd_t pgd;
+	p4d_t p4d;
+	pud_t pud;
+	pmd_t pmd;
+
+	local_irq_save(flags);
+	pgd = READ_ONCE(*pgd_offset(mm, hva));
+	if (pgd_none(pgd) || !pgd_present(pgd))
+		goto out;
+	p4d = READ_ONCE(*p4d_offset(&pgd, hva));
+	if (p4d_none(p4d) || !p4d_present(p4d))
+		goto out;
+	pud = READ_ONCE(*pud_offset(&p4d, hva));
+	if (pud_none(pud) || !pud_present(pud) || pud_leaf(pud))
+		goto out;
+	pmd = READ_ONCE(*pmd_offset(&pud, hva));
+	huge = pmd_present(pmd) && pmd_leaf(pmd);
+out:
+	local_irq_restore(flags);
+	return huge;
+}
+
+struct npt_fault {
+	gfn_t gfn;
+	unsigned long hva;
+	struct kvmx_memory_slot *slot;
+	bool write, writable, huge;
+	struct page *page;
+	u64 *cache[5];		/* zeroed table pages for the walk */
+	int ncache;
+};
+
+static u64 *npt_cache_pop(struct npt_fault *f)
+{
+	return f->ncache ? f->cache[--f->ncache] : NULL;
+}
+
+/* Install the leaf for @f under mmu.lock.  Returns 0, or -ENOMEM (retry). */
+static int npt_install(struct kvmx_vm *vm, struct npt_fault *f)
+{
+	int target = f->huge ? 2 : 1;
+	u64 *table = vm->mmu.root;
+	int level = vm->mmu.levels;
+	u64 leaf, pa;
+
+	lockdep_assert_held(&vm->mmu.lock);
+	for (; level > target; level--) {
+		u64 *e = &table[npt_index(f->gfn, level)];
+
+		if ((*e & NPT_P) && (*e & NPT_PS)) {
+			/* A 2 MiB leaf where a 4 KiB one is wanted: split by zapping. */
+			WRITE_ONCE(*e, 0);
+		}
+		if (!(*e & NPT_P)) {
+			u64 *next = npt_cache_pop(f);
+
+			if (!next)
+				return -ENOMEM;
+			vm->mmu.nr_table_pages++;
+			WRITE_ONCE(*e, virt_to_phys(next) | NPT_TABLE);
+		}
+		table = npt_table(*e);
+		if (level - 1 == target && target == 2 &&
+		    (table[npt_index(f->gfn, 2)] & NPT_P) &&
+		    !(table[npt_index(f->gfn, 2)] & NPT_PS)) {
+			/* A table is there already: stay with 4 KiB leaves. */
+			target = 1;
+			f->huge = false;
+		}
+	}
+
+	pa = page_to_phys(f->page);
+	if (f->huge)
+		pa = (pa & ~(u64)(PMD_SIZE - 1)) | NPT_PS;
+	leaf = pa | NPT_P | NPT_US | NPT_A | (f->writable ? NPT_RW | NPT_D : 0);
+	WRITE_ONCE(table[npt_index(f->gfn, level)], leaf);
+	return 0;
+}
+
+/* The retry test of the notifier protocol; see the top of this file. */
+static bool npt_invalidated(struct kvmx_vm *vm, unsigned long seq, unsigned long hva)
+{
+	lockdep_assert_held(&vm->mmu.lock);
+	if (vm->mmu.invalidate_in_progress &&
+	    hva >= vm->mmu.invalidate_start && hva < vm->mmu.invalidate_end)
+		return true;
+	return vm->mmu.invalidate_seq != seq;
+}
+
+static int npt_get_page(struct npt_fault *f)
+{
+	unsigned int flags = f->write ? FOLL_WRITE : 0;
+	long n;
+
+	/* A read still maps writable when the host page is writable already. */
+	if (!f->write && f->writable &&
+	    get_user_pages_fast_only(f->hva, 1, FOLL_WRITE, &f->page) == 1)
+		return 0;
+	if (!f->write)
+		f->writable = false;
+	n = get_user_pages_unlocked(f->hva, 1, &f->page, flags);
+	if (n == 1)
+		return 0;
+	return n < 0 ? n : -EFAULT;
+}
+
+/**
+ * kvmx_mmu_page_fault - resolve a nested page fault
+ * @vcpu: the faulting vCPU, in its VMM's task
+ * @gpa: the guest-physical address
+ * @write: the access was a write
+ * @fetch: the access was an instruction fetch
+ *
+ * Returns 1 when the guest can retry the access (mapped, or raced with an
+ * invalidation), 0 when @gpa is MMIO (outside every slot, or a write to a
+ * read-only slot) and the caller must emulate, < 0 when the VMM's memory
+ * cannot be faulted in (-EFAULT, as KVM).
+ */
+int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetch)
+{
+	struct kvmx_vm *vm = vcpu->vm;
+	struct npt_fault f = { .gfn = gpa >> PAGE_SHIFT, .write = write };
+	unsigned long seq;
+	int idx, r, i;
+
+	idx = srcu_read_lock(&vm->srcu);
+	f.slot = kvmx_gfn_to_memslot(vm, f.gfn);
+	r = 0;
+	if (!f.slot || (write && (f.slot->flags & KVM_MEM_READONLY)))
+		goto out_unlock_srcu;
+
+	f.hva = f.slot->userspace_addr + ((f.gfn - f.slot->base_gfn) << PAGE_SHIFT);
+	f.writable = !(f.slot->flags & KVM_MEM_READONLY);
+
+	for (i = 0; i < vm->mmu.levels; i++) {
+		f.cache[i] = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+		if (!f.cache[i])
+			break;
+		f.ncache++;
+	}
+	r = -ENOMEM;
+	if (f.ncache < vm->mmu.levels)
+		goto out_free_cache;
+
+	seq = READ_ONCE(vm->mmu.invalidate_seq);
+	smp_rmb();
+
+	r = npt_get_page(&f);
+	if (r)
+		goto out_free_cache;
+
+	/* Dirty logging sees every first write of a 4 KiB page. */
+	if (f.slot->dirty_bitmap && !write)
+		f.writable = false;
+
+	spin_lock(&vm->mmu.lock);
+	r = 1;
+	if (npt_invalidated(vm, seq, f.hva))
+		goto out_unlock;
+
+	f.huge = !f.slot->dirty_bitmap &&
+		 ((f.gfn ^ (f.hva >> PAGE_SHIFT)) & (PTRS_PER_PMD - 1)) == 0 &&
+		 ALIGN_DOWN(f.gfn, PTRS_PER_PMD) >= f.slot->base_gfn &&
+		 ALIGN_DOWN(f.gfn, PTRS_PER_PMD) + PTRS_PER_PMD <=
+			f.slot->base_gfn + f.slot->npages &&
+		 PageTransCompound(f.page) && npt_host_pmd_mapped(vm->mm, f.hva);
+
+	if (f.slot->dirty_bitmap && f.writable)
+		set_bit(f.gfn - f.slot->base_gfn, f.slot->dirty_bitmap);
+	r = npt_install(vm, &f);
+	if (!r)
+		r = 1;
+out_unlock:
+	spin_unlock(&vm->mmu.lock);
+	put_page(f.page);
+out_free_cache:
+	while (f.ncache)
+		free_page((unsigned long)npt_cache_pop(&f));
+out_unlock_srcu:
+	srcu_read_unlock(&vm->srcu, idx);
+	return r;
+}
+EXPORT_SYMBOL_GPL(kvmx_mmu_page_fault);
+
+/* Zap what the memslots map of [start, end) in the VMM's address space. */
+static bool npt_zap_hva_range(struct kvmx_vm *vm, unsigned long start, unsigned long end)
+{
+	struct kvmx_memslots *slots;
+	bool flush = false;
+	int idx, i;
+
+	idx = srcu_read_lock(&vm->srcu);
+	slots = srcu_dereference(vm->memslots, &vm->srcu);
+	for (i = 0; i < slots->nr; i++) {
+		struct kvmx_memory_slot *s = slots->slots[i];
+		unsigned long s_end = s->userspace_addr + (s->npages << PAGE_SHIFT);
+		unsigned long lo = max(start, s->userspace_addr), hi = min(end, s_end);
+
+		if (lo >= hi)
+			continue;
+		flush |= npt_zap_locked(vm,
+				s->base_gfn + ((lo - s->userspace_addr) >> PAGE_SHIFT),
+				s->base_gfn + ((hi - s->userspace_addr + PAGE_SIZE - 1) >> PAGE_SHIFT),
+				false);
+	}
+	srcu_read_unlock(&vm->srcu, idx);
+	return flush;
+}
+
+static int npt_invalidate_range_start(struct mmu_notifier *mn,
+				      const struct mmu_notifier_range *range)
+{
+	struct kvmx_vm *vm = notifier_to_vm(mn);
+	bool flush;
+
+	spin_lock(&vm->mmu.lock);
+	if (!vm->mmu.invalidate_in_progress++) {
+		vm->mmu.invalidate_start = range->start;
+		vm->mmu.invalidate_end = range->end;
+	} else {
+		vm->mmu.invalidate_start = min(vm->mmu.invalidate_start, range->start);
+		vm->mmu.invalidate_end = max(vm->mmu.invalidate_end, range->end);
+	}
+	flush = npt_zap_hva_range(vm, range->start, range->end);
+	spin_unlock(&vm->mmu.lock);
+	if (flush)
+		kvmx_flush_remote_tlbs(vm);
+	return 0;
+}
+
+static void npt_invalidate_range_end(struct mmu_notifier *mn,
+				     const struct mmu_notifier_range *range)
+{
+	struct kvmx_vm *vm = notifier_to_vm(mn);
+
+	spin_lock(&vm->mmu.lock);
+	vm->mmu.invalidate_seq++;
+	smp_wmb();
+	WARN_ON_ONCE(--vm->mmu.invalidate_in_progress < 0);
+	spin_unlock(&vm->mmu.lock);
+}
+
+/* The VMM's address space is going: nothing may stay mapped. */
+static void npt_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct kvmx_vm *vm = notifier_to_vm(mn);
+	bool flush;
+
+	spin_lock(&vm->mmu.lock);
+	flush = npt_zap_locked(vm, 0, ~0ULL >> PAGE_SHIFT, false);
+	spin_unlock(&vm->mmu.lock);
+	if (flush)
+		kvmx_flush_remote_tlbs(vm);
+}
+
+/*
+ * Accessed-bit aging is not wired up yet: report "not young" and let reclaim
+ * decide; an invalidation zaps our mapping before the host page goes.
+ */
+static const struct mmu_notifier_ops npt_notifier_ops = {
+	.invalidate_range_start = npt_invalidate_range_start,
+	.invalidate_range_end = npt_invalidate_range_end,
+	.release = npt_release,
+};
+
+int kvmx_mmu_init(struct kvmx_vm *vm)
+{
+	int r;
+
+	spin_lock_init(&vm->mmu.lock);
+	vm->mmu.levels = pgtable_l5_enabled() ? 5 : 4;
+	vm->mmu.root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	if (!vm->mmu.root)
+		return -ENOMEM;
+	vm->mmu.notifier.ops = &npt_notifier_ops;
+	r = mmu_notifier_register(&vm->mmu.notifier, vm->mm);
+	if (r) {
+		free_page((unsigned long)vm->mmu.root);
+		vm->mmu.root = NULL;
+		return r;
+	}
+	vm->mmu.notifier_registered = true;
+	return 0;
+}
+
+static void npt_free_tables(u64 *table, int level)
+{
+	int i;
+
+	for (i = 0; level > 1 && i < NPT_ENTRIES; i++) {
+		u64 e = table[i];
+
+		if ((e & NPT_P) && !(e & NPT_PS))
+			npt_free_tables(npt_table(e), level - 1);
+	}
+	free_page((unsigned long)table);
+}
+
+void kvmx_mmu_destroy(struct kvmx_vm *vm)
+{
+	if (vm->mmu.notifier_registered) {
+		mmu_notifier_unregister(&vm->mmu.notifier, vm->mm);
+		vm->mmu.notifier_registered = false;
+	}
+	if (vm->mmu.root)
+		npt_free_tables(vm->mmu.root, vm->mmu.levels);
+	vm->mmu.root = NULL;
+}
