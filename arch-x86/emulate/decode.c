@@ -489,6 +489,10 @@ static bool modrm_ok(const struct kvmx_insn *insn)
 	if (insn->map != KVMX_MAP_LEGACY)
 		return true;
 	switch (insn->opcode) {
+	case 0x62:	/* BOUND, LES, LDS: memory only (else EVEX/VEX) */
+	case 0xc4:
+	case 0xc5:
+		return insn->has_mem;
 	case 0x8f:	/* POP r/m (XOP was taken before) */
 		return reg == 0;
 	case 0xc6:	/* MOV r/m, imm; XABORT */

@@ -173,9 +173,10 @@ struct kvmx_insn {
  * The decoding mode for a vCPU's state (CR0.PE, RFLAGS.VM, EFER.LMA,
  * CS.L, CS.D).
  */
-static inline enum kvmx_cpu_mode kvmx_cpu_mode(bool cr0_pe, bool rflags_vm,
-					       bool efer_lma, bool cs_l,
-					       bool cs_d)
+static inline enum kvmx_cpu_mode kvmx_decode_mode(bool cr0_pe,
+						  bool rflags_vm,
+						  bool efer_lma, bool cs_l,
+						  bool cs_d)
 {
 	if (!cr0_pe || rflags_vm)
 		return KVMX_MODE_REAL;
