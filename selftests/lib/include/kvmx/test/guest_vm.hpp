@@ -1,0 +1,121 @@
+// A VM that runs guest code compiled into this executable, in 64-bit mode.
+//
+// At construction the host copies every loaded segment of this (static, non-PIE) executable into
+// guest memory at the same addresses, so a guest function's host address is also its guest
+// address; builds 4-level page tables identity-mapping all of guest memory except page 0 (so a
+// null dereference faults); and lays out a GDT (64-bit code, data, TSS), an IDT pointing at the
+// runtime's exception stubs (guest/entry.S) and a TSS. add_vcpu() then sets long-mode state and
+// starts the vCPU at a guest function with its own stack.
+//
+// Guest memory is a copy: host writes after construction are not seen by the guest unless made
+// through write_global() or host_ptr().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kvmx/guest/abi.h"
+#include "kvmx/kvmx.hpp"
+
+namespace kvmx::test {
+
+struct GuestOptions {
+  std::uint64_t memory_size = 64u << 20;  // slot 0, at GPA 0
+  bool huge_pages = false;                // back guest memory with THP (page tables stay 4 KiB)
+};
+
+// What a vCPU stopped for, decoded on the host.
+struct HostUcall {
+  guest::UcallKind kind = guest::UcallKind::none;
+  std::string file;  // basename of the guest source file
+  std::uint32_t line = 0;
+  std::string text;
+  std::string value_text;
+  std::uint32_t flags = 0;
+  std::vector<std::uint64_t> values;
+  std::uint32_t exit_reason = 0;  // for kind none
+  std::string exit;               // for kind none: describe() of the exit
+
+  // "SYNC 3 at guest.cpp:42", "guest assertion failed at guest.cpp:42: x == 3 ...", ...
+  std::string describe() const;
+};
+
+class GuestVm {
+ public:
+  static constexpr std::uint64_t kStackSize = 16 * 1024;
+
+  // Throws Failure when the device refuses any step (the message names the ioctl).
+  explicit GuestVm(const System& sys, GuestOptions options = {});
+
+  Vm& vm() { return vm_; }
+
+  // vCPU 0, 1, ... in 64-bit mode at `entry` (a function of this executable; arguments in RDI, RSI, RDX,
+  // RCX, R8, R9) with its own stack; returning from `entry` reports DONE.
+  template <class... Args>
+  Vcpu add_vcpu(void (*entry)(Args...), std::initializer_list<std::uint64_t> args = {}) {
+    return add_vcpu_at(reinterpret_cast<std::uint64_t>(entry), args);
+  }
+  Vcpu add_vcpu_at(std::uint64_t rip, std::initializer_list<std::uint64_t> args);
+
+  // Run until the guest makes a ucall (or stops for anything else: kind none, with the exit).
+  HostUcall run(Vcpu& vcpu);
+
+  // Zeroed, identity-mapped guest memory (GVA == GPA), `align` a power of two.
+  std::uint64_t alloc(std::uint64_t size, std::uint64_t align = kPageSize);
+
+  // Host address of guest [gva, gva + len); throws Failure if not all of it is guest memory.
+  // GVA == GPA for everything the framework maps.
+  std::byte* host_ptr(std::uint64_t gva, std::uint64_t len = 1);
+  template <class T>
+  T* host_ptr_to(const T* guest_object) {
+    return reinterpret_cast<T*>(host_ptr(reinterpret_cast<std::uint64_t>(guest_object), sizeof(T)));
+  }
+
+  // The guest's copy of a global of this executable.
+  template <class T>
+  void write_global(const T& global, const std::type_identity_t<std::remove_cv_t<T>>& value) {
+    *host_ptr_to(&global) = value;
+  }
+  template <class T>
+  std::remove_cv_t<T> read_global(const T& global) {
+    return *host_ptr_to(&global);
+  }
+
+  void set_exception_handler(std::uint8_t vector, guest::ExceptionHandler handler);
+
+  // Map the 4 KiB page at `gva` to `gpa` (which need not be memory: MMIO), writable.
+  void map(std::uint64_t gva, std::uint64_t gpa) { map_page(gva, gpa); }
+
+  // The 4 KiB leaf entry mapping `gva`, for tests that change a mapping; null if none.
+  std::uint64_t* pte(std::uint64_t gva);
+
+  // Where the framework put its tables (for tests checking what the guest sees).
+  std::uint64_t cr3() const { return pml4_; }
+  std::uint64_t gdt() const { return gdt_; }
+  std::uint64_t idt() const { return idt_; }
+  std::uint64_t tss() const { return tss_; }
+
+ private:
+  void load_image();
+  void build_page_tables();
+  void build_descriptor_tables();
+  void map_page(std::uint64_t gva, std::uint64_t gpa);
+  std::string read_string(std::uint64_t gva);
+
+  Vm vm_;
+  std::optional<Cpuid> cpuid_;
+  std::uint64_t memory_size_;
+  // Two bump ranges around the executable's image: [low_next_, low_end_) and [high_next_, memory_size_).
+  std::uint64_t low_next_ = kPageSize;
+  std::uint64_t low_end_ = 0;
+  std::uint64_t high_next_ = 0;
+  std::uint64_t pml4_ = 0, gdt_ = 0, idt_ = 0, tss_ = 0;
+  unsigned next_vcpu_id_ = 0;
+};
+
+}  // namespace kvmx::test

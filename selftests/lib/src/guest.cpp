@@ -1,0 +1,35 @@
+#include "kvmx/test/guest.hpp"
+
+namespace kvmx::test {
+
+::testing::AssertionResult is_sync(const HostUcall& uc, std::uint64_t stage) {
+  if (uc.kind == guest::UcallKind::sync && !uc.values.empty() && uc.values[0] == stage) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "wanted guest SYNC " << stage << ", got " << uc.describe();
+}
+
+::testing::AssertionResult is_done(const HostUcall& uc) {
+  if (uc.kind == guest::UcallKind::done) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "wanted guest DONE, got " << uc.describe();
+}
+
+::testing::AssertionResult is_exception(const HostUcall& uc, std::uint8_t vector) {
+  if (uc.kind == guest::UcallKind::exception && !uc.values.empty() && uc.values[0] == vector) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "wanted guest exception vector " << unsigned{vector} << ", got "
+                                       << uc.describe();
+}
+
+void GuestTest::SetUp() {
+  SystemTest::SetUp();
+  if (HasFatalFailure() || IsSkipped()) return;
+  try {
+    guest_.emplace(sys(), guest_options());
+  } catch (const Failure& f) {
+    FAIL() << "setting up the guest VM: " << f.what();
+  }
+}
+
+}  // namespace kvmx::test
