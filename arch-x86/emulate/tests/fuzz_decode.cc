@@ -14,17 +14,17 @@
  *  - a supported op has consistent sizes and registers, and the operand
  *    helpers run on it (UndefinedBehaviorSanitizer watches the shifts).
  */
-#include <stdlib.h>
-#include <string.h>
+#include <cstdlib>
+#include <cstring>
 
 #include "operand.h"
 
 #define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
-static int decode(const u8 *data, size_t n, enum kvmx_cpu_mode mode,
+static int Decode(const u8 *data, size_t n, enum kvmx_cpu_mode mode,
 		  unsigned int flags, struct kvmx_insn *insn)
 {
-	u8 *copy = malloc(n ? n : 1);
+	u8 *copy = static_cast<u8 *>(malloc(n ? n : 1));
 	int r;
 
 	memcpy(copy, data, n);
@@ -66,7 +66,7 @@ static void check_semantics(const struct kvmx_insn *insn)
 		(void)kvmx_insn_alu(insn, 0x80, 0x7f, &rflags);
 }
 
-int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
+extern "C" int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
 	struct kvmx_insn a, b;
 	enum kvmx_cpu_mode mode;
@@ -80,9 +80,9 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	data++;
 	size--;
 
-	r = decode(data, size, mode, flags, &a);
+	r = Decode(data, size, mode, flags, &a);
 	CHECK(r == 0 || r == -ENODATA || r == -E2BIG || r == -EINVAL);
-	r2 = decode(data, size, mode, flags, &b);
+	r2 = Decode(data, size, mode, flags, &b);
 	CHECK(r2 == r && !memcmp(&a, &b, sizeof(a)));
 	if (r == -ENODATA)
 		CHECK(size < KVMX_INSN_MAX_LEN);
@@ -91,9 +91,9 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 
 	CHECK(a.len >= 1 && a.len <= KVMX_INSN_MAX_LEN && a.len <= size);
 	CHECK(a.imm_size <= 8);
-	r2 = decode(data, a.len, mode, flags, &b);
+	r2 = Decode(data, a.len, mode, flags, &b);
 	CHECK(r2 == 0 && !memcmp(&a, &b, sizeof(a)));
-	r2 = decode(data, a.len - 1, mode, flags, &b);
+	r2 = Decode(data, a.len - 1, mode, flags, &b);
 	CHECK(r2 == -ENODATA);
 	check_semantics(&a);
 	return 0;
