@@ -1,0 +1,246 @@
+"""Start an emulator, follow its console live, enforce the timeout, kill by PID.
+
+Every emulator runs in its own session with stdin from /dev/null; on timeout or
+interruption the runner signals that process and its descendants, each by PID
+(TERM, then KILL: Bochs catches TERM and keeps running).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .console import MARKER
+from .hosts import Launch
+from .layout import HarnessError
+
+_live: dict[int, subprocess.Popen[bytes]] = {}
+_live_lock = threading.Lock()
+_stopping = threading.Event()
+DONE_MARKER = f"{MARKER} done"
+
+
+@dataclass(frozen=True)
+class EmulatorRun:
+    argv: tuple[str, ...]
+    exit_code: int | None
+    timed_out: bool
+    done_seen: bool
+    killed_after_done: bool
+    wall_seconds: float
+    timeout: float
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses: split after the last ')'.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    tree = _children()
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def kill_tree(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+    """TERM the emulator and its descendants by PID, then KILL whatever is left."""
+    if proc.poll() is not None:
+        return
+    pids = descendants(proc.pid) + [proc.pid]
+    _signal(pids, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal(descendants(proc.pid) + pids if proc.poll() is None else pids, signal.SIGKILL)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def stop() -> None:
+    """Interrupted: start no more emulators and kill every one this process started."""
+    _stopping.set()
+    with _live_lock:
+        procs = list(_live.values())
+    for proc in procs:
+        kill_tree(proc, grace=1.0)
+
+
+def _start(
+    launch: Launch, cwd: Path, output: Path, stdin: int | None = None
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(dict(launch.env))
+    if _stopping.is_set():
+        raise HarnessError("interrupted")
+    with open(output, "wb") as out:
+        try:
+            proc = subprocess.Popen(
+                launch.argv, stdin=subprocess.DEVNULL if stdin is None else stdin,
+                stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                start_new_session=True,
+            )
+        except OSError as err:
+            raise HarnessError(f"cannot start {launch.argv[0]}: {err}") from err
+    with _live_lock:
+        _live[proc.pid] = proc
+    return proc
+
+
+def _forget(proc: subprocess.Popen[bytes]) -> None:
+    with _live_lock:
+        _live.pop(proc.pid, None)
+
+
+class ConsoleTail:
+    """Complete lines appended to a file since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._partial = b""
+
+    def lines(self, final: bool = False) -> Iterator[str]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            data = b""
+        self._offset += len(data)
+        self._partial += data
+        *complete, self._partial = self._partial.split(b"\n")
+        if final and self._partial:
+            complete.append(self._partial)
+            self._partial = b""
+        for raw in complete:
+            yield raw.decode("utf-8", errors="replace").replace("\r", "").replace("\x00", "")
+
+
+def run_batch(
+    launch: Launch,
+    console: Path,
+    output: Path,
+    cwd: Path,
+    timeout: float,
+    exit_grace: float,
+    on_line: Callable[[str], None],
+) -> EmulatorRun:
+    """Run one boot to its end; `on_line` gets each console line as it appears."""
+    start = time.monotonic()
+    deadline = start + timeout
+    done_seen = False
+    timed_out = False
+    killed_after_done = False
+    tail = ConsoleTail(console)
+    proc = _start(launch, cwd, output)
+    try:
+        while True:
+            for line in tail.lines():
+                on_line(line)
+                if not done_seen and DONE_MARKER in line:
+                    done_seen = True
+                    deadline = min(deadline, time.monotonic() + exit_grace)
+            if proc.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                kill_tree(proc)
+                killed_after_done = done_seen
+                timed_out = not done_seen
+                break
+            time.sleep(0.2)
+        for line in tail.lines(final=True):
+            on_line(line)
+    finally:
+        kill_tree(proc)
+        _forget(proc)
+    return EmulatorRun(
+        argv=launch.argv,
+        exit_code=proc.returncode,
+        timed_out=timed_out,
+        done_seen=done_seen,
+        killed_after_done=killed_after_done,
+        wall_seconds=time.monotonic() - start,
+        timeout=timeout,
+    )
+
+
+ESCAPE = b"\x1d"  # Ctrl-]
+
+
+def run_interactive(
+    prepare: Callable[[str], Launch], cwd: Path, output: Path, log: Path, timeout: float
+) -> int:
+    """Bridge the user's terminal to the guest console through a pty; Ctrl-] ends it."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    launch = prepare(os.ttyname(slave))
+    stdin = sys.stdin.fileno()
+    saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
+    proc = _start(launch, cwd, output)
+    deadline = time.monotonic() + timeout
+    try:
+        if saved is not None:
+            tty.setraw(stdin)
+        with open(log, "wb") as logf:
+            while proc.poll() is None and time.monotonic() < deadline:
+                ready, _, _ = select.select([master, stdin], [], [], 0.2)
+                if master in ready:
+                    try:
+                        data = os.read(master, 4096)
+                    except OSError:
+                        data = b""
+                    os.write(sys.stdout.fileno(), data)
+                    logf.write(data)
+                    logf.flush()
+                if stdin in ready:
+                    data = os.read(stdin, 1024)
+                    if not data or ESCAPE in data:
+                        break
+                    os.write(master, data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        kill_tree(proc)
+        _forget(proc)
+        os.close(master)
+        os.close(slave)
+    print(f"\r\ntesthost: console saved to {log}", flush=True)
+    return 0

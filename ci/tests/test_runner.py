@@ -1,0 +1,90 @@
+"""Emulator process handling with stand-in emulators: streaming, timeout, kill by PID."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from testhost_lib.hosts import Launch
+from testhost_lib.layout import HarnessError
+from testhost_lib.runner import ConsoleTail, run_batch
+
+
+def fake_emulator(tmp_path: Path, body: str) -> tuple[Launch, Path]:
+    console = tmp_path / "console.log"
+    script = tmp_path / "emu.sh"
+    script.write_text(f"#!/bin/sh\nCONSOLE={console}\n{body}\n")
+    script.chmod(0o755)
+    return Launch((str(script),)), console
+
+
+def run(tmp_path: Path, body: str, timeout: float = 10.0, grace: float = 5.0) -> tuple[list[str], object]:
+    launch, console = fake_emulator(tmp_path, body)
+    lines: list[str] = []
+    result = run_batch(launch, console, tmp_path / "emu.out", tmp_path, timeout, grace, lines.append)
+    return lines, result
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0): look at its state.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_streams_lines_and_sees_final_marker(tmp_path: Path) -> None:
+    lines, result = run(tmp_path, 'printf "a\\r\\nb\\n@@TH done t=1\\ntail" >$CONSOLE')
+    assert lines == ["a", "b", "@@TH done t=1", "tail"]
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    assert result.done_seen and not result.timed_out  # type: ignore[attr-defined]
+
+
+def test_timeout_kills_emulator_and_children(tmp_path: Path) -> None:
+    body = 'echo booting >$CONSOLE; sleep 1000 & echo $! >child.pid; wait'
+    start = time.monotonic()
+    lines, result = run(tmp_path, body, timeout=1.0)
+    assert time.monotonic() - start < 10
+    assert result.timed_out and not result.done_seen  # type: ignore[attr-defined]
+    assert lines == ["booting"]
+    child = int((tmp_path / "child.pid").read_text())
+    assert not alive(child)
+
+
+def test_term_ignoring_emulator_is_killed(tmp_path: Path) -> None:
+    # Bochs catches SIGTERM and keeps going: the runner must escalate to SIGKILL.
+    body = "trap '' TERM; echo $$ >self.pid; while :; do sleep 0.1; done"
+    _, result = run(tmp_path, body, timeout=1.0)
+    assert result.timed_out  # type: ignore[attr-defined]
+    assert not alive(int((tmp_path / "self.pid").read_text()))
+
+
+def test_hang_after_final_marker_is_not_a_timeout(tmp_path: Path) -> None:
+    body = 'echo "@@TH done t=9" >$CONSOLE; exec sleep 1000'
+    _, result = run(tmp_path, body, timeout=60.0, grace=0.5)
+    assert result.done_seen and result.killed_after_done  # type: ignore[attr-defined]
+    assert not result.timed_out  # type: ignore[attr-defined]
+    assert result.wall_seconds < 30  # type: ignore[attr-defined]
+
+
+def test_missing_emulator_is_harness_error(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match="cannot start"):
+        run_batch(Launch(("/nonexistent/qemu",)), tmp_path / "c", tmp_path / "o", tmp_path,
+                  1.0, 1.0, print)
+
+
+def test_console_tail_partial_lines(tmp_path: Path) -> None:
+    path = tmp_path / "c"
+    tail = ConsoleTail(path)
+    assert list(tail.lines()) == []
+    path.write_bytes(b"one\ntw")
+    assert list(tail.lines()) == ["one"]
+    with open(path, "ab") as f:
+        f.write(b"o\n\xffthree")
+    assert list(tail.lines()) == ["two"]
+    assert list(tail.lines(final=True)) == ["\ufffdthree"]
