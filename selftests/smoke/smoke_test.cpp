@@ -3,7 +3,7 @@
 // Keep this suite to what a hypervisor offers before it can run a vCPU: KVM_GET_API_VERSION,
 // KVM_CHECK_EXTENSION, KVM_CREATE_VM, closing the VM fd, and the errno of an unknown ioctl.
 #include <gtest/gtest.h>
-#include <linux/kvm.h>
+#include "kvmx/linux_kvm.h"
 
 #include <cerrno>
 #include <vector>

@@ -1,6 +1,6 @@
 #include "kvmx/names.hpp"
 
-#include <linux/kvm.h>
+#include "kvmx/linux_kvm.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -29,6 +29,17 @@ TEST(Ioctl, DescriptorsNameTheirIoctl) {
   static_assert(std::is_same_v<decltype(op::get_regs)::pointer, kvm_regs*>);
 }
 
+// Guards: ioctl numbers whose argument ends in a flexible array match the kernel's C values;
+// C++ sees a bigger struct through the unpatched 6.1 headers (kvmx/linux_kvm.h explains).
+TEST(Ioctl, FlexibleArrayIoctlsHaveTheirCNumbers) {
+  EXPECT_EQ(KVM_GET_MSRS, 0xc008ae88u);
+  EXPECT_EQ(KVM_SET_MSRS, 0x4008ae89u);
+  EXPECT_EQ(KVM_SET_CPUID2, 0x4008ae90u);
+  EXPECT_EQ(KVM_GET_SUPPORTED_CPUID, 0xc008ae05u);
+  EXPECT_EQ(KVM_GET_MSR_INDEX_LIST, 0xc004ae02u);
+  EXPECT_EQ(KVM_GET_XSAVE, 0x9000aea4u);
+}
+
 // Guards: a typed call on a closed fd fails with EBADF and names the ioctl.
 TEST(BadFd, TypedCallsNameTheIoctl) {
   expect_error(ioctl(-1, op::get_api_version), EBADF, "KVM_GET_API_VERSION");

@@ -1,7 +1,7 @@
 #include "kvmx/names.hpp"
 
 #include <gtest/gtest.h>
-#include <linux/kvm.h>
+#include "kvmx/linux_kvm.h"
 
 #include <cerrno>
 #include <set>

@@ -5,7 +5,7 @@
 // spans of IoIn and Mmio (reads) is how userspace completes the guest's access before re-entry.
 #pragma once
 
-#include <linux/kvm.h>
+#include "kvmx/linux_kvm.h"
 
 #include <cstddef>
 #include <cstdint>

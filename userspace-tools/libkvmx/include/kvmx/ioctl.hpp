@@ -8,7 +8,7 @@
 // sizeof(Type) must equal _IOC_SIZE(CMD), and NONE/VALUE ioctls must encode no size.
 #pragma once
 
-#include <linux/kvm.h>
+#include "kvmx/linux_kvm.h"
 #include <sys/ioctl.h>
 
 #include <cstdint>

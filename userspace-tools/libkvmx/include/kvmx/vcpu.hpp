@@ -1,7 +1,7 @@
 // A vCPU: its fd and its kvm_run mapping.
 #pragma once
 
-#include <linux/kvm.h>
+#include "kvmx/linux_kvm.h"
 
 #include <atomic>
 #include <cstddef>
