@@ -15,6 +15,10 @@
 #include <asm/processor.h>
 
 #include "../kmod/core.h"
+#include "emulate/decode.h"
+
+/* The decoder is pure C shared with userspace tests; the backends call it here. */
+EXPORT_SYMBOL_GPL(kvmx_decode);
 
 /* As KVM's MAX_IO_MSRS: the largest KVM_GET/SET_MSRS batch. */
 #define KVMX_MAX_IO_MSRS	256

@@ -108,6 +108,39 @@ int kvmx_read_guest(struct kvmx_vm *vm, gpa_t gpa, void *data, unsigned long len
 }
 EXPORT_SYMBOL_GPL(kvmx_read_guest);
 
+/**
+ * kvmx_write_guest - copy into guest-physical memory, marking pages dirty
+ * @vm: the VM
+ * @gpa: guest-physical address
+ * @data: source
+ * @len: bytes
+ *
+ * As kvmx_read_guest(); a read-only slot counts as outside every slot.
+ */
+int kvmx_write_guest(struct kvmx_vm *vm, gpa_t gpa, const void *data, unsigned long len)
+{
+	while (len) {
+		gfn_t gfn = gpa >> PAGE_SHIFT;
+		unsigned long off = offset_in_page(gpa);
+		unsigned long n = min(len, PAGE_SIZE - off);
+		struct kvmx_memory_slot *slot = kvmx_gfn_to_memslot(vm, gfn);
+		unsigned long hva;
+
+		if (!slot || (slot->flags & KVM_MEM_READONLY))
+			return -EFAULT;
+		hva = slot->userspace_addr + ((gfn - slot->base_gfn) << PAGE_SHIFT) + off;
+		if (copy_to_user((void __user *)hva, data, n))
+			return -EFAULT;
+		if (slot->dirty_bitmap)
+			set_bit(gfn - slot->base_gfn, slot->dirty_bitmap);
+		gpa += n;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kvmx_write_guest);
+
 static bool kvmx_overlaps(struct kvmx_memslots *slots, u16 id, gfn_t start, gfn_t end)
 {
 	int i;

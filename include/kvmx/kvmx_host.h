@@ -174,6 +174,11 @@ struct kvmx_pending_io {
 	bool sign_extend;
 	u8 dst_size;		/* width written to @reg */
 	u64 next_rip;
+	/* INS/OUTS: one element per exit, at @linear; rSI/rDI/rCX move on completion. */
+	bool string;
+	bool rep;
+	u8 addr_size;
+	u64 linear;
 };
 
 /*
@@ -233,6 +238,7 @@ void kvmx_unregister_vendor(const struct kvmx_vendor_ops *ops);
 /* Memslots (kmod/memslot.c); callers hold srcu_read_lock(&vm->srcu). */
 struct kvmx_memory_slot *kvmx_gfn_to_memslot(struct kvmx_vm *vm, gfn_t gfn);
 int kvmx_read_guest(struct kvmx_vm *vm, gpa_t gpa, void *data, unsigned long len);
+int kvmx_write_guest(struct kvmx_vm *vm, gpa_t gpa, const void *data, unsigned long len);
 
 /* MMU (mm/npt.c). */
 int kvmx_mmu_init(struct kvmx_vm *vm);

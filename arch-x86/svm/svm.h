@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Private to kvmx-amd. */
+#ifndef _KVMX_SVM_H
+#define _KVMX_SVM_H
+
+#include <asm/svm.h>
+
+#include <kvmx/walk.h>
+
+#include <kvmx/kvmx_host.h>
+#include "../emulate/decode.h"
+
+/* Per-CPU SVM state; each CPU touches only its own, with preemption off. */
+struct svm_cpu_data {
+	bool enabled;
+	u64 asid_generation;
+	u32 max_asid;
+	u32 next_asid;
+	u32 min_asid;
+	struct page *hsave_page;	/* MSR_VM_HSAVE_PA: VMRUN's host save area */
+	struct page *host_vmcb_page;	/* host FS/GS/TR/LDTR/syscall MSRs via VMSAVE */
+	struct vcpu_svm *last_vcpu;	/* for the IBPB on a vCPU switch */
+};
+
+struct vcpu_svm {
+	struct kvmx_vcpu vcpu;		/* first: the core allocates us */
+	struct vmcb *vmcb;
+	u64 vmcb_pa;
+	u64 host_vmcb_pa;		/* this CPU's host VMSAVE area, set at load */
+	u64 asid_generation;
+	int last_cpu;
+
+	u64 apic_base;
+	u64 misc_enable;
+	u64 tsc_offset;
+	bool nmi_masked;
+	bool vintr_requested;
+
+	/* The MMIO instruction waiting for userspace (vcpu.io.mmio). */
+	struct kvmx_insn mmio_insn;
+};
+
+static inline struct vcpu_svm *to_svm(struct kvmx_vcpu *vcpu)
+{
+	return container_of(vcpu, struct vcpu_svm, vcpu);
+}
+
+static inline void svm_set_intercept(struct vmcb *vmcb, u32 bit)
+{
+	__set_bit(bit, (unsigned long *)vmcb->control.intercepts);
+}
+
+static inline void svm_clr_intercept(struct vmcb *vmcb, u32 bit)
+{
+	__clear_bit(bit, (unsigned long *)vmcb->control.intercepts);
+}
+
+/* vmenter.S: one VMRUN with full guest GPR switch and VMLOAD/VMSAVE. */
+void __kvmx_svm_vcpu_run(struct vcpu_svm *svm);
+
+/* svm.c */
+extern bool kvmx_svm_rebooting;
+void svm_inject_exception(struct vcpu_svm *svm, u8 vector, bool has_error, u32 error);
+void svm_set_vintr(struct vcpu_svm *svm, bool on);
+
+void svm_reinit_vmcb(struct vcpu_svm *svm);
+int svm_get_msr(struct kvmx_vcpu *vcpu, u32 index, u64 *data, bool host);
+int svm_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host);
+
+/* exits.c */
+struct kvmx_paging svm_paging(struct vcpu_svm *svm);
+enum kvmx_cpu_mode svm_cpu_mode(struct vcpu_svm *svm);
+int svm_decode_at_rip(struct vcpu_svm *svm, struct kvmx_insn *insn);
+int svm_skip_instruction(struct vcpu_svm *svm);
+int svm_emulation_failure(struct vcpu_svm *svm);
+
+/* mmio.c: instructions finished in the kernel or by userspace */
+int svm_emulate_mmio(struct vcpu_svm *svm, gpa_t gpa);
+int svm_string_io(struct vcpu_svm *svm, bool in, u16 port, int size);
+int svm_handle_exit(struct vcpu_svm *svm);
+int svm_complete_userspace_io(struct kvmx_vcpu *vcpu);
+
+#endif /* _KVMX_SVM_H */
