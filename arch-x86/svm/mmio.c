@@ -32,7 +32,8 @@ static void svm_set_rip(struct vcpu_svm *svm, u64 rip)
 /*
  * An access to @gpa that no memslot backs (or a write to a read-only one):
  * exit with KVM_EXIT_MMIO.  As KVM, a store has completed (RIP advanced) when
- * userspace sees it; a load completes on the next KVM_RUN.
+ * userspace sees it; a load completes on the next KVM_RUN.  Like KVM, only a
+ * store writes mmio.data (its first len bytes).
  */
 int svm_emulate_mmio(struct vcpu_svm *svm, gpa_t gpa)
 {
@@ -48,7 +49,6 @@ int svm_emulate_mmio(struct vcpu_svm *svm, gpa_t gpa)
 	run->exit_reason = KVM_EXIT_MMIO;
 	run->mmio.phys_addr = gpa;
 	run->mmio.len = insn->mem_size;
-	memset(run->mmio.data, 0, sizeof(run->mmio.data));
 
 	if (insn->access & KVMX_ACCESS_WRITE) {
 		data = kvmx_insn_store_data(insn, insn->reg < KVMX_NR_REGS ?
@@ -109,7 +109,8 @@ int svm_string_io(struct vcpu_svm *svm, bool in, u16 port, int size)
 	if (svm_decode_at_rip(svm, &insn))
 		return svm_emulation_failure(svm);
 	mask = svm_addr_mask(insn.addr_size);
-	rep = insn.rep != KVMX_REP_NONE;
+	/* The decoder's rep field covers MOVS/STOS/LODS; INS/OUTS look at the prefixes. */
+	rep = insn.prefixes & (KVMX_PFX_REPE | KVMX_PFX_REPNE);
 	next = svm_next_rip_of(svm, &insn);
 	if (rep && !(vcpu->regs[KVMX_RCX] & mask)) {
 		svm_set_rip(svm, next);
