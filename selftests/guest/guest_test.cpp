@@ -196,4 +196,21 @@ TEST_F(Guest, Hlt) {
   KVMX_EXPECT_DONE(guest().run(vcpu));
 }
 
+using RunLoop = kvmx::test::VcpuTest;
+
+// Guards: kvm_run is mapped at the size KVM_GET_VCPU_MMAP_SIZE reports.
+TEST_F(RunLoop, KvmRunMappingHasTheReportedSize) {
+  EXPECT_EQ(vcpu().run_mapping().size(), static_cast<std::size_t>(sys().vcpu_mmap_size()));
+}
+
+// Guards: with immediate_exit set, KVM_RUN returns EINTR without entering the guest (the exit
+// reason is not specified: KVM leaves it as it was), and the asserting tier gives exit::Intr.
+TEST_F(RunLoop, ImmediateExitGivesIntr) {
+  vcpu().set_immediate_exit(true);
+  KVMX_EXPECT_ERRNO(vcpu().try_run(), EINTR);
+  KVMX_EXPECT_EXIT(vcpu().run(), exit::Intr);
+  vcpu().set_immediate_exit(false);
+  EXPECT_EQ(vcpu().run_struct().immediate_exit, 0);
+}
+
 }  // namespace

@@ -52,8 +52,9 @@ class Vcpu {
   unsigned id() const noexcept { return id_; }
 
   // KVM_RUN and decode the exit. The Exit refers into kvm_run and is valid until the next run.
-  // try_run() returns KVM_RUN's error as is (EINTR included); run() turns EINTR into exit::Intr,
-  // as KVM sets exit_reason to KVM_EXIT_INTR in that case, and throws on any other error.
+  // try_run() returns KVM_RUN's error as is (EINTR included). run() turns EINTR (a signal, or
+  // immediate_exit) into exit::Intr without reading kvm_run, whose exit_reason KVM sets to
+  // KVM_EXIT_INTR for a signal but leaves stale for immediate_exit; any other error throws.
   Result<Exit> try_run();
   Exit run();
 
