@@ -112,7 +112,10 @@ static void kvmx_cpuid_leaf(struct kvm_cpuid_entry2 *e, u32 function, u32 index)
 	case 7:
 		e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 		if (index) {
-			e->eax = e->ebx = e->ecx = e->edx = 0;
+			e->eax = 0;
+			e->ebx = 0;
+			e->ecx = 0;
+			e->edx = 0;
 			break;
 		}
 		e->eax = 0;
@@ -134,7 +137,9 @@ static void kvmx_cpuid_leaf(struct kvm_cpuid_entry2 *e, u32 function, u32 index)
 			e->ebx = e->ecx;
 		} else if (index == 1) {
 			e->eax &= F(XSAVEOPT);
-			e->ebx = e->ecx = e->edx = 0;
+			e->ebx = 0;
+			e->ecx = 0;
+			e->edx = 0;
 		}
 		break;
 	case 0x80000000:

@@ -195,7 +195,7 @@ static struct kvmx_memory_slot *kvmx_id_to_memslot(struct kvmx_vm *vm, u16 id)
 
 static int kvmx_alloc_dirty_bitmap(struct kvmx_memory_slot *slot)
 {
-	slot->dirty_bitmap = kvzalloc(BITS_TO_LONGS(slot->npages) * sizeof(long),
+	slot->dirty_bitmap = kvcalloc(BITS_TO_LONGS(slot->npages), sizeof(long),
 				      GFP_KERNEL_ACCOUNT);
 	return slot->dirty_bitmap ? 0 : -ENOMEM;
 }
@@ -372,7 +372,7 @@ int kvmx_get_dirty_log(struct kvmx_vm *vm, struct kvm_dirty_log *log)
 
 	n = BITS_TO_LONGS(slot->npages);
 	r = -ENOMEM;
-	buf = kvzalloc(n * sizeof(long), GFP_KERNEL_ACCOUNT);
+	buf = kvcalloc(n, sizeof(long), GFP_KERNEL_ACCOUNT);
 	if (!buf)
 		goto out_unlock;
 

@@ -88,6 +88,7 @@ void kvmx_flush_remote_tlbs(struct kvmx_vm *vm)
 
 	xa_for_each(&vm->vcpus, i, vcpu) {
 		set_bit(KVMX_REQ_TLB_FLUSH, &vcpu->requests);
+		/* Request before mode: pairs with the barrier in the vendor entry path. */
 		smp_mb__after_atomic();
 		if (READ_ONCE(vcpu->mode) == KVMX_IN_GUEST_MODE) {
 			int cpu = READ_ONCE(vcpu->cpu);

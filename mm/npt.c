@@ -306,6 +306,7 @@ int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetc
 		goto out_free_cache;
 
 	seq = READ_ONCE(vm->mmu.invalidate_seq);
+	/* Sample the sequence before gup looks at the host page tables. */
 	smp_rmb();
 
 	r = npt_get_page(&f);
@@ -361,10 +362,9 @@ static bool npt_zap_hva_range(struct kvmx_vm *vm, unsigned long start, unsigned 
 
 		if (lo >= hi)
 			continue;
-		flush |= npt_zap_locked(vm,
-				s->base_gfn + ((lo - s->userspace_addr) >> PAGE_SHIFT),
-				s->base_gfn + ((hi - s->userspace_addr + PAGE_SIZE - 1) >> PAGE_SHIFT),
-				false);
+		lo = (lo - s->userspace_addr) >> PAGE_SHIFT;
+		hi = (hi - s->userspace_addr + PAGE_SIZE - 1) >> PAGE_SHIFT;
+		flush |= npt_zap_locked(vm, s->base_gfn + lo, s->base_gfn + hi, false);
 	}
 	srcu_read_unlock(&vm->srcu, idx);
 	return flush;
@@ -398,6 +398,7 @@ static void npt_invalidate_range_end(struct mmu_notifier *mn,
 
 	spin_lock(&vm->mmu.lock);
 	vm->mmu.invalidate_seq++;
+	/* The new sequence is visible before the invalidation counts as over. */
 	smp_wmb();
 	WARN_ON_ONCE(--vm->mmu.invalidate_in_progress < 0);
 	spin_unlock(&vm->mmu.lock);

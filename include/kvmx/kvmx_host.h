@@ -113,6 +113,7 @@ struct kvmx_memslots {
  * (@invalidate_seq, @invalidate_in_progress) is described in mm/npt.c.
  */
 struct kvmx_mmu {
+	/* Protects the tables and the invalidate_* fields below. */
 	spinlock_t lock;
 	u64 *root;		/* top-level table, a kernel page */
 	int levels;		/* 4 or 5, the host's paging depth */
@@ -189,7 +190,7 @@ struct kvmx_vcpu {
 	struct kvmx_vm *vm;
 	u32 vcpu_id;
 	int vcpu_idx;
-	struct mutex mutex;
+	struct mutex mutex;	/* serializes the vCPU ioctls */
 	struct kvm_run *run;	/* page 0 of the vCPU mmap */
 	void *pio_data;		/* page 1 */
 	/* The physical CPU we are loaded on, or -1. Written with preemption off. */
