@@ -79,7 +79,7 @@ static const u8 map_0f[256] = {
 	[0x7c ... 0x7f] = M,
 	[0x80 ... 0x8f] = IMM_RELZ,
 	[0x90 ... 0x9f] = M,
-	[0xa3] = M, [0xa4] = MI8, [0xa5] = M, [0xa6 ... 0xa7] = BAD,
+	[0xa3] = M, [0xa4] = MI8, [0xa5] = M, [0xa6 ... 0xa7] = M,
 	[0xab] = M, [0xac] = MI8, [0xad ... 0xaf] = M,
 	[0xb0 ... 0xb9] = M, [0xba] = MI8, [0xbb ... 0xbf] = M,
 	[0xc0 ... 0xc1] = M, [0xc2] = MI8, [0xc3] = M, [0xc4 ... 0xc6] = MI8,
@@ -486,6 +486,10 @@ static bool modrm_ok(const struct kvmx_insn *insn)
 {
 	u8 reg = (insn->modrm >> 3) & 7;
 
+	/* VIA PadLock (0F A6, 0F A7) exists only in register form. */
+	if (insn->map == KVMX_MAP_0F)
+		return (insn->opcode != 0xa6 && insn->opcode != 0xa7) ||
+		       !insn->has_mem;
 	if (insn->map != KVMX_MAP_LEGACY)
 		return true;
 	switch (insn->opcode) {

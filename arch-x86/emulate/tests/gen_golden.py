@@ -63,10 +63,12 @@ def vex_payload(rng, bits, kind):
             rng.randrange(256) | 0x04, rng.randrange(256)]
 
 
-def hardware_ud(c, bits):
-    """Encodings objdump accepts but current CPUs raise #UD for: the 486's
-    MOV to/from test registers (0F 24, 0F 26), and VEX/EVEX/XOP after a
-    66, F2, F3 or REX prefix."""
+def objdump_misleads(c, bits):
+    """Candidates objdump's lengths are wrong for: encodings current CPUs
+    raise #UD for (the 486's MOV to/from test registers, 0F 24 and 0F 26;
+    VEX/EVEX/XOP after a 66, F2, F3 or REX prefix) and FWAIT, which the
+    CPU runs as its own instruction but objdump prints as part of the
+    x87 instruction after it."""
     rex = bits not in (16, 32)
     i = 0
     while c[i] in LEGACY or (rex and 0x40 <= c[i] <= 0x4F):
@@ -74,6 +76,8 @@ def hardware_ud(c, bits):
     pre, op = c[:i], c[i:]
     if op[:2] in ([0x0F, 0x24], [0x0F, 0x26]):
         return True
+    if op[0] == 0x9B:
+        return True     # not #UD: FWAIT, which objdump fuses with x87 ops
     if op[0] in (0xC4, 0xC5, 0x62):
         vex = rex or op[1] >= 0xC0
     else:
@@ -133,7 +137,7 @@ def main():
     print('# <bits> <instruction bytes>: objdump decodes exactly these bytes '
           'as one instruction.')
     for bits in (16, 32, 64, '64i'):
-        cands = [c for c in candidates(rng, bits) if not hardware_ud(c, bits)]
+        cands = [c for c in candidates(rng, bits) if not objdump_misleads(c, bits)]
         blob = bytearray()
         for c in cands:
             blob += bytes(c) + b'\x90' * (SLOT - len(c))
