@@ -116,10 +116,16 @@ static inline u64 kvmx_insn_store_data(const struct kvmx_insn *insn,
 
 /*
  * KVMX_OP_ALU: @dst op @src at insn->mem_size, updating the arithmetic
- * flags in *@rflags (AF is cleared by the logic ops, as hardware does).
- * With insn->dst_mem the memory value is @dst and the register or
- * immediate is @src; otherwise the register is @dst.  CMP and TEST store
- * nothing; the others store the result to the destination.
+ * flags in *@rflags (the logic ops clear AF, which the SDM leaves
+ * undefined).  The operands:
+ *   insn->dst_mem:  dst = the memory value,
+ *                   src = kvmx_insn_store_data(insn, reg) (reg or imm);
+ *                   the result is stored back to memory.
+ *   otherwise:      dst = kvmx_insn_reg_operand(insn, reg),
+ *                   src = the memory value; the result goes to the
+ *                   register: kvmx_reg_merge(reg, res, insn->reg_size,
+ *                   insn->reg_high8).
+ * CMP and TEST store nothing (insn->access has no KVMX_ACCESS_WRITE).
  */
 static inline u64 kvmx_insn_alu(const struct kvmx_insn *insn, u64 dst,
 				u64 src, u64 *rflags)

@@ -418,6 +418,42 @@ TEST(Operand, XchgRoundTrip)
 	EXPECT_EQ(kvmx_insn_load(&i, rbx, 0xee), 0x111111111111ee66ULL);
 }
 
+TEST(Operand, AluCompletion)
+{
+	// or (%rdx),%r8: register destination.
+	kvmx_insn i = Decode({0x4c, 0x0b, 0x02});
+	u64 r8 = 0xf0f0000000000000ULL, fl = 0x2;
+	u64 res = kvmx_insn_alu(&i, kvmx_insn_reg_operand(&i, r8), 0x0f, &fl);
+	EXPECT_FALSE(i.dst_mem);
+	EXPECT_EQ(kvmx_reg_merge(r8, res, i.reg_size, i.reg_high8),
+		  0xf0f000000000000fULL);
+	EXPECT_EQ(fl & KVMX_RFLAGS_SF, KVMX_RFLAGS_SF);
+
+	// sbb (%rbx),%ah with CF set: AH = 0x10 - 0x0f - 1 = 0.
+	i = Decode({0x1a, 0x23});
+	u64 rax = 0x1234567812341099ULL;
+	fl = 0x2 | KVMX_RFLAGS_CF;
+	res = kvmx_insn_alu(&i, kvmx_insn_reg_operand(&i, rax), 0x0f, &fl);
+	EXPECT_EQ(kvmx_reg_merge(rax, res, i.reg_size, i.reg_high8),
+		  0x1234567812340099ULL);
+	EXPECT_EQ(fl & (KVMX_RFLAGS_ZF | KVMX_RFLAGS_CF), KVMX_RFLAGS_ZF);
+
+	// subl $-1,(%rdx): memory destination, imm8 sign-extended.
+	i = Decode({0x83, 0x2a, 0xff});
+	fl = 0x2;
+	res = kvmx_insn_alu(&i, 5, kvmx_insn_store_data(&i, 0), &fl);
+	EXPECT_TRUE(i.dst_mem);
+	EXPECT_EQ(res, 6ULL);
+	EXPECT_EQ(fl & KVMX_RFLAGS_CF, KVMX_RFLAGS_CF);
+
+	// cmpq $0x12345678,(%rdx): read only.
+	i = Decode({0x48, 0x81, 0x3a, 0x78, 0x56, 0x34, 0x12});
+	EXPECT_EQ(i.access, RD);
+	fl = 0x2;
+	kvmx_insn_alu(&i, 0x12345678, kvmx_insn_store_data(&i, 0), &fl);
+	EXPECT_EQ(fl & KVMX_RFLAGS_ZF, KVMX_RFLAGS_ZF);
+}
+
 // The host CPU as the oracle for ALU results and flags.
 #define HOST_ALU(insn, type, cons)					\
 	[](u64 d, u64 s, u64 *fl) -> u64 {				\
