@@ -16,6 +16,7 @@ enum imm_kind {
 	IMM_NONE,
 	IMM_8,
 	IMM_16,
+	IMM_32,
 	IMM_Z,		/* 16 or 32 bits by operand size */
 	IMM_V,		/* 16, 32 or 64 bits by operand size (MOV r, imm) */
 	IMM_MOFFS,	/* address-size offset */
@@ -191,7 +192,7 @@ static int decode_prefixes(struct dctx *c, u8 *opcode)
 			break;
 		default:
 			if (is_64(c) && (b & 0xf0) == 0x40) {
-				/* Only the last REX counts, and only last. */
+				/* Counts only right before the opcode. */
 				insn->rex = b;
 				continue;
 			}
@@ -285,9 +286,8 @@ static int decode_vex(struct dctx *c, u8 b, u8 kind, u8 *entry)
 	default:	/* XOP */
 		if (map < 8 || map > 10)
 			return -EINVAL;
-		*entry = MODRM | (map == 8 ? IMM_8 : IMM_NONE);
-		if (map == 10)
-			insn->imm_size = 4;
+		/* Map 8 takes an imm8, map 10 (BEXTR, LWPINS) an imm32. */
+		*entry = MODRM | (map == 8 ? IMM_8 : (map == 10 ? IMM_32 : 0));
 		return 0;
 	}
 
@@ -452,6 +452,8 @@ static unsigned int imm_bytes(struct dctx *c, u8 kind)
 		return 1;
 	case IMM_16:
 		return 2;
+	case IMM_32:
+		return 4;
 	case IMM_Z:
 		return z;
 	case IMM_V:
@@ -786,7 +788,7 @@ int kvmx_decode(const u8 *bytes, unsigned int n, enum kvmx_cpu_mode mode,
 	};
 	unsigned int nimm;
 	u8 b, entry;
-	s64 imm;
+	s64 imm = 0;
 	int err;
 
 	memset(insn, 0, sizeof(*insn));
@@ -823,7 +825,7 @@ int kvmx_decode(const u8 *bytes, unsigned int n, enum kvmx_cpu_mode mode,
 		insn->lock = true;
 	}
 
-	nimm = insn->imm_size ? insn->imm_size : imm_bytes(&c, entry & IMM_MASK);
+	nimm = imm_bytes(&c, entry & IMM_MASK);
 	if (insn->map == KVMX_MAP_3DNOW) {
 		/* The 3DNow! opcode is the trailing byte: keep it there. */
 		err = fetch(&c, &insn->opcode);

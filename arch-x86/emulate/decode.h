@@ -192,6 +192,7 @@ static inline enum kvmx_cpu_mode kvmx_decode_mode(bool cr0_pe,
  *   -E2BIG    it would be longer than 15 bytes (#GP)
  *   -EINVAL   an invalid encoding (#UD: undefined opcode, LOCK where not
  *             allowed, VEX after a 66/F2/F3/REX prefix, ...)
+ * On error *@insn holds nothing useful.
  */
 int kvmx_decode(const u8 *bytes, unsigned int n, enum kvmx_cpu_mode mode,
 		unsigned int flags, struct kvmx_insn *insn);
