@@ -13,6 +13,12 @@
  */
 extern const struct kvmx_vendor_ops *kvmx_vendor;
 
+/* Whether the backend runs vCPUs at all (see kvmx/vendor-ops.h). */
+static inline bool kvmx_vendor_runs_vcpus(void)
+{
+	return kvmx_vendor->vcpu_create;
+}
+
 /* Module default for the VM's MMU mode (two-dimensional paging or shadow). */
 extern bool kvmx_tdp_default;
 

@@ -68,6 +68,9 @@ int kvmx_hw_get(void)
 {
 	int r = 0;
 
+	/* A backend that runs no vCPUs never needs SVM/VMX turned on. */
+	if (!kvmx_vendor_runs_vcpus())
+		return 0;
 	cpus_read_lock();
 	mutex_lock(&kvmx_hw_lock);
 	if (kvmx_rebooting) {
@@ -91,6 +94,8 @@ out:
 
 void kvmx_hw_put(void)
 {
+	if (!kvmx_vendor_runs_vcpus())
+		return;
 	cpus_read_lock();
 	mutex_lock(&kvmx_hw_lock);
 	if (!WARN_ON_ONCE(kvmx_hw_users <= 0) && --kvmx_hw_users == 0)
@@ -147,11 +152,8 @@ static struct notifier_block kvmx_reboot_nb = {
 	.priority = 0,
 };
 
-/*
- * Return what KVM_CHECK_EXTENSION answers for @cap, on the system fd
- * (@vm == NULL) or on a VM fd.  Truthful: only what works today is non-zero.
- */
-long kvmx_check_extension(struct kvmx_vm *vm, long cap)
+/* Capabilities of VMs and memory, whether or not the backend runs vCPUs. */
+static long kvmx_check_vm_extension(long cap)
 {
 	switch (cap) {
 	case KVM_CAP_CHECK_EXTENSION_VM:
@@ -160,9 +162,23 @@ long kvmx_check_extension(struct kvmx_vm *vm, long cap)
 	case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
 	case KVM_CAP_SET_TSS_ADDR:
 	case KVM_CAP_SET_IDENTITY_MAP_ADDR:
+	case KVM_CAP_READONLY_MEM:
+		return 1;
+	case KVM_CAP_NR_MEMSLOTS:
+		return KVMX_USER_MEM_SLOTS;
+	case KVMX_CAP_KVMX:
+		return KVMX_ABI_REVISION;
+	default:
+		return 0;
+	}
+}
+
+/* Capabilities that only a backend running vCPUs has. */
+static long kvmx_check_vcpu_extension(long cap)
+{
+	switch (cap) {
 	case KVM_CAP_EXT_CPUID:
 	case KVM_CAP_IMMEDIATE_EXIT:
-	case KVM_CAP_READONLY_MEM:
 	case KVM_CAP_VCPU_EVENTS:
 	case KVM_CAP_GET_MSR_FEATURES:
 		return 1;
@@ -171,16 +187,25 @@ long kvmx_check_extension(struct kvmx_vm *vm, long cap)
 	case KVM_CAP_MAX_VCPUS:
 	case KVM_CAP_MAX_VCPU_ID:
 		return KVMX_MAX_VCPUS;
-	case KVM_CAP_NR_MEMSLOTS:
-		return KVMX_USER_MEM_SLOTS;
 	case KVM_CAP_XSAVE:
 	case KVM_CAP_XCRS:
 		return boot_cpu_has(X86_FEATURE_XSAVE);
-	case KVMX_CAP_KVMX:
-		return KVMX_ABI_REVISION;
 	default:
 		return 0;
 	}
+}
+
+/*
+ * Return what KVM_CHECK_EXTENSION answers for @cap, on the system fd
+ * (@vm == NULL) or on a VM fd.  Truthful: only what works today is non-zero.
+ */
+long kvmx_check_extension(struct kvmx_vm *vm, long cap)
+{
+	long r = kvmx_check_vm_extension(cap);
+
+	if (r || !kvmx_vendor_runs_vcpus())
+		return r;
+	return kvmx_check_vcpu_extension(cap);
 }
 
 static long kvmx_dev_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
@@ -226,26 +251,41 @@ static struct miscdevice kvmx_dev = {
 	.mode = 0660,
 };
 
-/* Offsets of the hooks kvmx/vendor-ops.h marks mandatory. */
-static const struct {
+/* The hooks of kvmx/vendor-ops.h that a backend must fill. */
+static const struct kvmx_required_op {
 	const char *name;
 	size_t offset;
-} kvmx_mandatory_ops[] = {
-#define KVMX_VENDOR_OP(func) { #func, offsetof(struct kvmx_vendor_ops, func) },
+	bool vcpu;	/* required only of a backend that runs vCPUs */
+} kvmx_required_ops[] = {
+#define KVMX_VENDOR_OP(func) { #func, offsetof(struct kvmx_vendor_ops, func), false },
+#define KVMX_VENDOR_OP_VCPU(func) { #func, offsetof(struct kvmx_vendor_ops, func), true },
 #define KVMX_VENDOR_OP_OPTIONAL(func)
 #include <kvmx/vendor-ops.h>
 };
 
+static bool kvmx_has_op(const struct kvmx_vendor_ops *ops, const struct kvmx_required_op *op)
+{
+	const void *const *hook = (const void *)ops + op->offset;
+
+	return *hook;
+}
+
 static int kvmx_check_vendor_ops(const struct kvmx_vendor_ops *ops)
 {
+	bool vcpus = ops->vcpu_create;
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(kvmx_mandatory_ops); i++) {
-		const void *const *hook = (const void *)ops + kvmx_mandatory_ops[i].offset;
+	for (i = 0; i < ARRAY_SIZE(kvmx_required_ops); i++) {
+		const struct kvmx_required_op *op = &kvmx_required_ops[i];
 
-		if (!*hook) {
-			pr_err("backend %s lacks mandatory hook %s\n", ops->name,
-			       kvmx_mandatory_ops[i].name);
+		if (op->vcpu && kvmx_has_op(ops, op) != vcpus) {
+			pr_err("backend %s: vCPU hook %s is %s but vcpu_create is %s\n",
+			       ops->name, op->name, vcpus ? "missing" : "set",
+			       vcpus ? "set" : "not");
+			return -EINVAL;
+		}
+		if (!op->vcpu && !kvmx_has_op(ops, op)) {
+			pr_err("backend %s lacks mandatory hook %s\n", ops->name, op->name);
 			return -EINVAL;
 		}
 	}

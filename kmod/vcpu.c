@@ -12,7 +12,6 @@
 #include <linux/uaccess.h>
 #include <linux/sched/signal.h>
 #include <linux/kvm.h>
-#include <linux/version.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/xcr.h>
 
@@ -205,16 +204,17 @@ static int kvmx_vcpu_run_loop(struct kvmx_vcpu *vcpu)
 }
 
 /*
- * Since v6.10 the kernel's view of kvm_run names the field differently so that
- * KVM reads it only once; the ABI (and the userspace name) is unchanged.
+ * Since v6.10 the kernel's view of kvm_run renames the field through
+ * HINT_UNSAFE_IN_KVM() so that KVM reads it only once; the ABI (and the
+ * userspace name) is unchanged.  Test for the macro, not a version.
  */
+#ifndef HINT_UNSAFE_IN_KVM
+#define HINT_UNSAFE_IN_KVM(field) field
+#endif
+
 static bool kvmx_immediate_exit(struct kvm_run *run)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
-	return READ_ONCE(run->immediate_exit__unsafe);
-#else
-	return READ_ONCE(run->immediate_exit);
-#endif
+	return READ_ONCE(run->HINT_UNSAFE_IN_KVM(immediate_exit));
 }
 
 static long kvmx_vcpu_ioctl_run(struct kvmx_vcpu *vcpu)
@@ -586,7 +586,8 @@ int kvmx_vm_create_vcpu(struct kvmx_vm *vm, unsigned long id)
 	char name[16];
 	int r, fd;
 
-	if (id >= KVMX_MAX_VCPUS)
+	/* No vCPU id is valid when the backend runs none (KVM_CAP_MAX_VCPU_ID 0). */
+	if (id >= KVMX_MAX_VCPUS || !kvmx_vendor_runs_vcpus())
 		return -EINVAL;
 
 	mutex_lock(&vm->lock);
