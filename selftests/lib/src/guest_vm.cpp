@@ -65,6 +65,31 @@ std::uint64_t flat_descriptor(std::uint8_t type, bool long_mode, bool db) {
   return 0xffffull | (access << 40) | (0xfull << 48) | (flags << 52);
 }
 
+// Any GDT code/data descriptor: 16-bit segments have a base, a byte-granular limit and D/B clear.
+std::uint64_t descriptor(std::uint32_t base, std::uint32_t limit, std::uint8_t type, bool db, bool g) {
+  const std::uint64_t access = type | (1u << 4) /* S */ | (1u << 7) /* P */;
+  const std::uint64_t flags = (db ? 1u << 2 : 0) | (g ? 1u << 3 : 0);
+  return (limit & 0xffffull) | (std::uint64_t{base & 0xffffff} << 16) | (access << 40) |
+         (std::uint64_t{limit >> 16 & 0xf} << 48) | (flags << 52) | (std::uint64_t{base >> 24} << 56);
+}
+
+// A 16-bit segment register in real mode (selector = base >> 4) or through a descriptor.
+kvm_segment segment16_register(std::uint16_t selector, std::uint64_t base, std::uint8_t type) {
+  kvm_segment s{};
+  s.base = base;
+  s.limit = 0xffff;
+  s.selector = selector;
+  s.type = type;
+  s.present = 1;
+  s.s = 1;
+  return s;
+}
+
+// Where KVM_SET_TSS_ADDR puts VMX's three private pages for vm86 real-mode emulation: below the
+// 4 GiB boundary and outside every memslot the framework creates (QEMU uses the same address).
+constexpr std::uint64_t kVmxTssAddress = 0xfffbd000;
+constexpr std::uint32_t kTss32Limit = 0x67;
+
 kvm_segment flat_segment(std::uint16_t selector, std::uint8_t type, bool long_mode, bool db) {
   kvm_segment s{};
   s.base = 0;
@@ -345,6 +370,209 @@ Vcpu GuestVm::add_vcpu_at(std::uint64_t rip, std::initializer_list<std::uint64_t
   return vcpu;
 }
 
+std::uint64_t GuestVm::segment16() {
+  build_legacy_tables();
+  return segment16_;
+}
+
+std::uint64_t GuestVm::legacy_gdt() {
+  build_legacy_tables();
+  return legacy_gdt_;
+}
+
+std::uint64_t GuestVm::legacy_cr3(Paging paging) {
+  build_legacy_tables();
+  switch (paging) {
+    case Paging::none:
+      return 0;
+    case Paging::two_level:
+      return page_dir32_;
+    case Paging::pae:
+      return pdpt_;
+  }
+  return 0;
+}
+
+void GuestVm::build_legacy_tables() {
+  if (legacy_gdt_) return;
+  namespace sel = legacy_selector;
+  // The 16-bit segment first, while low memory is still free: real mode reaches only 1 MiB.
+  segment16_ = alloc(0x10000, 0x10000);
+  if (segment16_ + 0x10000 > 0x100000) {
+    throw Failure(framework_error("GuestVm: the 16-bit segment", "no 64 KiB below 1 MiB is free"));
+  }
+  // VMX without unrestricted guest (e.g. ept=0) runs real mode in vm86 and needs a TSS outside
+  // guest memory; SVM and unrestricted guests accept the call and ignore it.
+  vm_.ioctl(op::set_tss_addr, kVmxTssAddress);
+
+  legacy_gdt_ = alloc(8 * 8, 8);
+  tss32_ = alloc(kTss32Limit + 1, 16);
+  auto* gdt = reinterpret_cast<std::uint64_t*>(host_ptr(legacy_gdt_, 8 * 8));
+  const auto base16 = static_cast<std::uint32_t>(segment16_);
+  gdt[sel::kCode32 / 8] = descriptor(0, 0xfffff, kSegCodeExecReadAccessed, true, true);
+  gdt[sel::kData32 / 8] = descriptor(0, 0xfffff, kSegDataReadWriteAccessed, true, true);
+  gdt[sel::kCode16 / 8] = descriptor(base16, 0xffff, kSegCodeExecReadAccessed, false, false);
+  gdt[sel::kData16 / 8] = descriptor(base16, 0xffff, kSegDataReadWriteAccessed, false, false);
+  gdt[sel::kCode64 / 8] = flat_descriptor(kSegCodeExecReadAccessed, true, false);
+  // A 32-bit busy TSS (system descriptor: S clear), as after LTR.
+  const auto tss_base = static_cast<std::uint32_t>(tss32_);
+  gdt[sel::kTss32 / 8] = (kTss32Limit & 0xffff) | (std::uint64_t{tss_base & 0xffffff} << 16) |
+                         (std::uint64_t{0x8b} << 40) | (std::uint64_t{tss_base >> 24} << 56);
+  const std::uint16_t iomap_base = kTss32Limit + 1;
+  std::memcpy(host_ptr(tss32_ + 102, 2), &iomap_base, 2);
+
+  // 32-bit IDT: interrupt gates (type 0xe, P) to the stubs of guest/legacy.S.
+  idt32_ = alloc(256 * 8, 8);
+  auto* idt = reinterpret_cast<std::uint64_t*>(host_ptr(idt32_, 256 * 8));
+  const auto stubs32 = reinterpret_cast<std::uint64_t>(kvmx_guest_vectors32);
+  for (std::uint64_t v = 0; v < 256; ++v) {
+    const std::uint64_t handler = stubs32 + 16 * v;
+    idt[v] = (handler & 0xffff) | (std::uint64_t{sel::kCode32} << 16) | (std::uint64_t{0x8e} << 40) |
+             ((handler >> 16 & 0xffff) << 48);
+  }
+
+  // Real-mode IVT at 0 (page 0 is memory, only unmapped in the paging modes) pointing at a copy of
+  // the 16-bit stubs.
+  const std::uint64_t stubs16_size = kvmx_guest_vectors16_end - kvmx_guest_vectors16;
+  const std::uint64_t stubs16 = alloc(stubs16_size, 16);
+  std::memcpy(host_ptr(stubs16, stubs16_size), kvmx_guest_vectors16, stubs16_size);
+  auto* ivt = reinterpret_cast<std::uint16_t*>(host_ptr(0, 256 * 4));
+  for (std::uint64_t v = 0; v < 256; ++v) {
+    ivt[2 * v] = static_cast<std::uint16_t>(8 * v);
+    ivt[2 * v + 1] = static_cast<std::uint16_t>(stubs16 >> 4);
+  }
+
+  // 2-level paging (4 KiB pages; the guest memory must lie below 4 GiB) and PAE (PDPT, PDs, PTs).
+  const std::uint64_t pages = memory_size_ / kPageSize;
+  page_dir32_ = alloc(kPageSize);
+  auto* pd32 = reinterpret_cast<std::uint32_t*>(host_ptr(page_dir32_, kPageSize));
+  pdpt_ = alloc(32, 32);
+  auto* pdpt = reinterpret_cast<std::uint64_t*>(host_ptr(pdpt_, 32));
+  for (std::uint64_t page = 1; page < pages; ++page) {
+    const std::uint64_t addr = page * kPageSize;
+    std::uint32_t& pde32 = pd32[addr >> 22];
+    if (!(pde32 & kPtePresent)) pde32 = static_cast<std::uint32_t>(alloc(kPageSize) | kPtePresent | kPteWritable);
+    reinterpret_cast<std::uint32_t*>(host_ptr(pde32 & ~0xfffu, kPageSize))[addr >> 12 & 1023] =
+        static_cast<std::uint32_t>(addr | kPtePresent | kPteWritable);
+
+    // PDPTEs have no R/W bit (reserved in PAE mode): present only.
+    std::uint64_t& pdpte = pdpt[addr >> 30 & 3];
+    if (!(pdpte & kPtePresent)) pdpte = alloc(kPageSize) | kPtePresent;
+    std::uint64_t& pde = reinterpret_cast<std::uint64_t*>(host_ptr(pdpte & kPteAddrMask, kPageSize))[addr >> 21 & 511];
+    if (!(pde & kPtePresent)) pde = alloc(kPageSize) | kPtePresent | kPteWritable;
+    reinterpret_cast<std::uint64_t*>(host_ptr(pde & kPteAddrMask, kPageSize))[addr >> 12 & 511] =
+        addr | kPtePresent | kPteWritable;
+  }
+}
+
+void GuestVm::set_legacy_sregs(kvm_sregs& sregs) {
+  sregs.gdt.base = legacy_gdt_;
+  sregs.gdt.limit = 8 * 8 - 1;
+  sregs.efer = 0;
+  sregs.cr4 = 0;
+  sregs.cr3 = 0;
+  sregs.cr0 = kCr0Pe | kCr0Et | kCr0Ne;
+}
+
+Vcpu GuestVm::add_vcpu16(const char* start, const char* end, bool protected_mode) {
+  build_legacy_tables();
+  const std::uint64_t size = end - start;
+  if (segment16_used_) throw Failure(framework_error("GuestVm: 16-bit blob", "one 16-bit vCPU per VM"));
+  if (size > 0x8000) throw Failure(framework_error("GuestVm: 16-bit blob", "larger than 32 KiB"));
+  segment16_used_ = true;
+  std::memcpy(host_ptr(segment16_, size), start, size);
+
+  Vcpu vcpu = vm_.create_vcpu(next_vcpu_id_++);
+  if (cpuid_) vcpu.set_cpuid(*cpuid_);
+  kvm_sregs sregs = vcpu.get_sregs();  // reset state: real mode, TR and LDTR as after RESET
+  namespace sel = legacy_selector;
+  if (protected_mode) {
+    set_legacy_sregs(sregs);
+    sregs.cs = segment16_register(sel::kCode16, segment16_, kSegCodeExecReadAccessed);
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss =
+        segment16_register(sel::kData16, segment16_, kSegDataReadWriteAccessed);
+    sregs.tr = kvm_segment{};
+    sregs.tr.base = tss32_;
+    sregs.tr.limit = kTss32Limit;
+    sregs.tr.selector = sel::kTss32;
+    sregs.tr.type = kSegTss64Busy;  // 0xb is also the 32-bit busy TSS
+    sregs.tr.present = 1;
+    sregs.idt.base = idt32_;
+    sregs.idt.limit = 256 * 8 - 1;
+  } else {
+    const auto selector = static_cast<std::uint16_t>(segment16_ >> 4);
+    sregs.cs = segment16_register(selector, segment16_, kSegCodeExecReadAccessed);
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss =
+        segment16_register(selector, segment16_, kSegDataReadWriteAccessed);
+    sregs.idt.base = 0;
+    sregs.idt.limit = 0x3ff;
+    sregs.gdt.base = legacy_gdt_;  // so the guest can enter protected mode without LGDT
+    sregs.gdt.limit = 8 * 8 - 1;
+  }
+  vcpu.set_sregs(sregs);
+  kvm_regs regs{};
+  regs.rip = 0;
+  regs.rsp = 0xfff0;
+  regs.rflags = kRflagsFixed;
+  vcpu.set_regs(regs);
+  return vcpu;
+}
+
+Vcpu GuestVm::add_real_mode_vcpu(const char* start, const char* end) { return add_vcpu16(start, end, false); }
+
+Vcpu GuestVm::add_protected16_vcpu(const char* start, const char* end) { return add_vcpu16(start, end, true); }
+
+Vcpu GuestVm::add_protected32_vcpu(const void* entry, Paging paging) {
+  build_legacy_tables();
+  namespace sel = legacy_selector;
+  Vcpu vcpu = vm_.create_vcpu(next_vcpu_id_++);
+  if (cpuid_) vcpu.set_cpuid(*cpuid_);
+  kvm_sregs sregs = vcpu.get_sregs();
+  set_legacy_sregs(sregs);
+  sregs.cs = flat_segment(sel::kCode32, kSegCodeExecReadAccessed, false, true);
+  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = flat_segment(sel::kData32, kSegDataReadWriteAccessed, false, true);
+  sregs.tr = kvm_segment{};
+  sregs.tr.base = tss32_;
+  sregs.tr.limit = kTss32Limit;
+  sregs.tr.selector = sel::kTss32;
+  sregs.tr.type = kSegTss64Busy;
+  sregs.tr.present = 1;
+  sregs.ldt = kvm_segment{};
+  sregs.ldt.unusable = 1;
+  sregs.ldt.type = 2;
+  sregs.idt.base = idt32_;
+  sregs.idt.limit = 256 * 8 - 1;
+  if (paging != Paging::none) {
+    sregs.cr0 |= kCr0Pg | kCr0Wp;
+    sregs.cr3 = legacy_cr3(paging);
+    if (paging == Paging::pae) sregs.cr4 = kCr4Pae;
+  }
+  vcpu.set_sregs(sregs);
+
+  const std::uint64_t stack = alloc(kStackSize, 16);
+  kvm_regs regs{};
+  regs.rip = reinterpret_cast<std::uint64_t>(entry);
+  regs.rsp = stack + kStackSize;
+  regs.rflags = kRflagsFixed;
+  vcpu.set_regs(regs);
+  return vcpu;
+}
+
+bool GuestVm::decode_asm_report(Vcpu& vcpu, const exit::IoOut& out, HostUcall& uc) {
+  if (out.port != guest::kAsmSyncPort && out.port != guest::kAsmExceptionPort) return false;
+  if (out.size != 4 || out.count != 1) return false;
+  const kvm_regs regs = vcpu.get_regs();
+  uc.file = "<assembly>";
+  if (out.port == guest::kAsmSyncPort) {
+    uc.kind = guest::UcallKind::sync;
+    uc.values = {out.value(), regs.rbx, regs.rcx, regs.rsi, regs.rdi, regs.rbp};
+  } else {
+    uc.kind = guest::UcallKind::exception;
+    uc.values = {out.value(), regs.rbx & 0xffffffff, regs.rcx & 0xffffffff, regs.rsi & 0xffffffff};
+  }
+  return true;
+}
+
 std::string GuestVm::read_string(std::uint64_t gva) {
   std::string s;
   if (gva == 0) return s;
@@ -362,6 +590,7 @@ HostUcall GuestVm::run(Vcpu& vcpu) {
   uc.exit_reason = exit_reason(e);
   uc.exit = describe(e);
   const auto* out = std::get_if<exit::IoOut>(&e);
+  if (out && decode_asm_report(vcpu, *out, uc)) return uc;
   if (!out || out->port != guest::kUcallPort) return uc;
   if (out->size != 4 || out->count != 1) {
     uc.exit += " (a ucall is a single 4-byte OUT)";

@@ -4,12 +4,19 @@
 
 #include <stdint.h>
 
+#include "kvmx/guest/asm.h"
+
 namespace kvmx::guest {
 
 // The guest writes the 32-bit guest address of a Ucall to this port (OUT, 4 bytes). Guest stacks
 // and the image live below 4 GiB and are identity mapped, so the address is also the GPA.
 inline constexpr uint16_t kUcallPort = 0x7e0;
 inline constexpr int kUcallMaxValues = 6;
+
+// Assembly guests (real mode, 16/32-bit protected mode, hand-written switches) report through
+// registers instead of a Ucall record; see asm.h.
+inline constexpr uint16_t kAsmSyncPort = KVMX_ASM_SYNC_PORT;
+inline constexpr uint16_t kAsmExceptionPort = KVMX_ASM_EXCEPTION_PORT;
 
 enum class UcallKind : uint32_t {
   none = 0,           // host side only: the vCPU stopped for something other than a ucall
@@ -62,6 +69,12 @@ extern "C" {
 extern const char kvmx_guest_vectors[];
 // Where a guest entry function returns to: reports DONE.
 void kvmx_guest_return();
+// Exception stubs of legacy-mode guests (guest/legacy.S): 32-bit interrupt-gate stubs, 16 bytes
+// apart like the 64-bit ones, and real-mode stubs, 8 bytes apart, that the host copies below
+// 1 MiB (kvmx_guest_vectors16 .. kvmx_guest_vectors16_end is position independent).
+extern const char kvmx_guest_vectors32[];
+extern const char kvmx_guest_vectors16[];
+extern const char kvmx_guest_vectors16_end[];
 // Per-vector handlers; null reports the exception to the host. The host sets them in the guest's
 // copy through Guest::set_exception_handler().
 extern kvmx::guest::ExceptionHandler kvmx_guest_exception_handlers[256];

@@ -7,6 +7,13 @@
 // runtime's exception stubs (guest/entry.S) and a TSS. add_vcpu() then sets long-mode state and
 // starts the vCPU at a guest function with its own stack.
 //
+// Legacy modes: add_real_mode_vcpu(), add_protected16_vcpu() and add_protected32_vcpu() start a
+// vCPU in real mode or 16/32-bit protected mode (paging off, 2-level or PAE paging) on assembly
+// code, with a second GDT (legacy_selector), a 32-bit IDT / real-mode IVT whose stubs report
+// exceptions (HostUcall kind exception), and KVM_SET_TSS_ADDR done (VMX without unrestricted
+// guest emulates real mode with vm86 and needs it). Assembly guests report with kvmx_sync
+// (kvmx/guest/asm.h).
+//
 // Guest memory is a copy: host writes after construction are not seen by the guest unless made
 // through write_global() or host_ptr().
 #pragma once
@@ -23,6 +30,20 @@
 #include "kvmx/kvmx.hpp"
 
 namespace kvmx::test {
+
+// Paging of a 32-bit protected-mode vCPU; every table identity-maps guest memory except page 0.
+enum class Paging { none, two_level, pae };
+
+// Selectors of the legacy GDT, loaded in GDTR by every legacy-mode vCPU so that guest code can
+// switch modes without building its own.
+namespace legacy_selector {
+inline constexpr std::uint16_t kCode32 = 0x08;  // flat, D=1
+inline constexpr std::uint16_t kData32 = 0x10;  // flat, B=1
+inline constexpr std::uint16_t kCode16 = 0x18;  // the 16-bit segment (GuestVm::segment16()), D=0
+inline constexpr std::uint16_t kData16 = 0x20;  // the 16-bit segment, B=0
+inline constexpr std::uint16_t kCode64 = 0x28;  // L=1
+inline constexpr std::uint16_t kTss32 = 0x30;   // 32-bit TSS, busy
+}  // namespace legacy_selector
 
 struct GuestOptions {
   std::uint64_t memory_size = 64u << 20;  // slot 0, at GPA 0
@@ -61,6 +82,22 @@ class GuestVm {
     return add_vcpu_at(reinterpret_cast<std::uint64_t>(entry), args);
   }
   Vcpu add_vcpu_at(std::uint64_t rip, std::initializer_list<std::uint64_t> args);
+
+  // Real mode: copy [start, end) to the start of the 64 KiB 16-bit segment below 1 MiB
+  // (segment16()) and run it with CS = DS = ES = SS = FS = GS = that segment, IP 0, SP 0xfff0.
+  // Labels inside the blob are offsets from `start`. One 16-bit blob per VM.
+  Vcpu add_real_mode_vcpu(const char* start, const char* end);
+  // 16-bit protected mode: the same blob layout through the kCode16/kData16 descriptors.
+  Vcpu add_protected16_vcpu(const char* start, const char* end);
+  // 32-bit protected mode with flat segments at `entry` (a .code32 label of this executable),
+  // with its own stack.
+  Vcpu add_protected32_vcpu(const void* entry, Paging paging);
+
+  // Base of the 16-bit segment (a multiple of 64 KiB below 1 MiB).
+  std::uint64_t segment16();
+  // CR3 for each kind of 32-bit paging (built on first use of a legacy mode).
+  std::uint64_t legacy_cr3(Paging paging);
+  std::uint64_t legacy_gdt();
 
   // Run until the guest makes a ucall (or stops for anything else: kind none, with the exit).
   HostUcall run(Vcpu& vcpu);
@@ -106,6 +143,10 @@ class GuestVm {
   void build_descriptor_tables();
   void map_page(std::uint64_t gva, std::uint64_t gpa);
   std::string read_string(std::uint64_t gva);
+  void build_legacy_tables();
+  Vcpu add_vcpu16(const char* start, const char* end, bool protected_mode);
+  void set_legacy_sregs(kvm_sregs& sregs);
+  bool decode_asm_report(Vcpu& vcpu, const exit::IoOut& out, HostUcall& uc);
 
   Vm vm_;
   std::optional<Cpuid> cpuid_;
@@ -115,6 +156,9 @@ class GuestVm {
   std::uint64_t low_end_ = 0;
   std::uint64_t high_next_ = 0;
   std::uint64_t pml4_ = 0, gdt_ = 0, idt_ = 0, tss_ = 0;
+  // Legacy-mode tables, 0 until built.
+  std::uint64_t segment16_ = 0, legacy_gdt_ = 0, idt32_ = 0, tss32_ = 0, page_dir32_ = 0, pdpt_ = 0;
+  bool segment16_used_ = false;
   unsigned next_vcpu_id_ = 0;
 };
 
