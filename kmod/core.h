@@ -13,14 +13,19 @@
  */
 extern const struct kvmx_vendor_ops *kvmx_vendor;
 
-/* Whether the backend runs vCPUs at all (see kvmx/vendor-ops.h). */
+/* Module default for the VM's MMU mode (NPT/EPT or shadow); read-only. */
+extern bool kvmx_tdp_default;
+
+/*
+ * Whether new VMs can run vCPUs: the backend must run them at all (see
+ * kvmx/vendor-ops.h), and the MMU mode they would get must exist.  Shadow
+ * paging is not written yet, so with tdp=0 VMs offer no vCPUs (their vCPU
+ * capabilities read 0) instead of quietly running on NPT/EPT.
+ */
 static inline bool kvmx_vendor_runs_vcpus(void)
 {
-	return kvmx_vendor->vcpu_create;
+	return kvmx_vendor->vcpu_create && kvmx_tdp_default;
 }
-
-/* Module default for the VM's MMU mode (two-dimensional paging or shadow). */
-extern bool kvmx_tdp_default;
 
 long kvmx_check_extension(struct kvmx_vm *vm, long cap);
 int kvmx_create_vm(unsigned long type);

@@ -330,8 +330,9 @@ int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner
 		pr_err("cannot register /dev/kvmx: %d\n", r);
 		goto out_clear;
 	}
-	pr_info("/dev/kvmx ready: backend %s, default MMU %s\n", ops->name,
-		kvmx_tdp_default ? "tdp" : "shadow");
+	pr_info("/dev/kvmx ready: backend %s, default MMU %s%s\n", ops->name,
+		kvmx_tdp_default ? "tdp" : "shadow",
+		kvmx_vendor_runs_vcpus() ? "" : " (no vCPUs: not implemented yet)");
 	mutex_unlock(&kvmx_vendor_lock);
 	return 0;
 
