@@ -13,10 +13,13 @@ KMOD_SOURCES := Kbuild kmod arch-x86 mm include uapi
 JOBS ?= 2
 PYTHON := /usr/bin/python3
 
+# Every selftest suite: a directory of selftests/ with its own CMakeLists.txt.
+SUITES := $(filter-out lib,$(notdir $(patsubst %/CMakeLists.txt,%,$(wildcard selftests/*/CMakeLists.txt))))
+
 release = $(shell cat build/kernels/$(1)/release 2>/dev/null)
 
-.PHONY: all deps deps-build kernels modules modules-check userspace unit \
-	pytest ctest test matrix run shell clean help
+.PHONY: all deps deps-build kernels modules modules-check checkpatch userspace unit \
+	pytest ctest fuzz-smoke test matrix run shell clean help
 
 all: modules userspace
 
@@ -27,6 +30,9 @@ help:
 	@echo "make userspace  the C++ library, tools and selftests (build/bin)"
 	@echo "make unit     the build-machine tests: C++ unit tests and the ci/ pytest suite"
 	@echo "make modules-check  W=1 + sparse build of the modules"
+	@echo "make checkpatch  the kernel's checkpatch.pl over the kernel sources"
+	@echo "make fuzz-smoke  short libFuzzer runs of the pure-logic code (clang)"
+	@echo "make matrix   every suite ($(SUITES)) in every test-host cell"
 
 deps:
 	scripts/deps.sh all
@@ -62,23 +68,34 @@ modules-check: modules
 		! grep -E '(warning|error):' build/kmod/$$l/sparse.log || exit 1; \
 	done
 
+checkpatch:
+	scripts/checkpatch.sh
+
 userspace:
 	cmake -S . -B build/userspace -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build build/userspace -j$(JOBS)
 
 ctest: userspace
-	ctest --test-dir build/userspace --output-on-failure
+	ctest --test-dir build/userspace --output-on-failure -j$(JOBS)
+
+# The libFuzzer targets of the pure-logic code need clang: a build of their own.
+fuzz-smoke:
+	cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Release \
+		-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+	cmake --build build/fuzz -j$(JOBS) --target fuzzers
+	ctest --test-dir build/fuzz --output-on-failure -R 'fuzz_smoke'
 
 pytest:
 	$(PYTHON) -m pytest -q ci/tests
 
-unit: ctest pytest
+unit: ctest fuzz-smoke pytest
 
 matrix: modules userspace
-	ci/testhost matrix --jobs $(JOBS) --suite smoke
+	ci/testhost matrix --jobs $(JOBS) $(addprefix --suite ,$(SUITES))
 
 test: deps
 	$(MAKE) modules-check
+	$(MAKE) checkpatch
 	$(MAKE) unit
 	$(MAKE) matrix
 

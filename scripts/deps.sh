@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 
 build_pkgs=(build-essential cmake libgtest-dev python3 python3-pytest mypy sparse
-	    kmod xz-utils zstd cpio git)
+	    kmod xz-utils zstd cpio git clang libclang-rt-14-dev)
 testhost_pkgs=(qemu-system-x86 busybox-static cpio
 	       bochs bochsbios vgabios bochs-term isolinux syslinux-common genisoimage)
 
