@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from .console import normalize, parse_console
 from .hosts import HOSTS, BootFiles, HostKind, Launch
@@ -73,8 +75,36 @@ def _prepare(plan: BootPlan, opts: RunOptions, init_for: Callable[[Sequence[Conf
     return Prepared(host, workdir, kernel, initrd, cmdline, timeout)
 
 
+@contextlib.contextmanager
+def _locked(layout: Layout, names: Sequence[str]) -> Iterator[None]:
+    """Own build/testhost/<name>/ for each name, or fail if another ci/testhost does."""
+    locks = layout.results / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        for name in sorted(set(names)):
+            f = stack.enter_context(open(locks / name, "w"))
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise HarnessError(
+                    f"another ci/testhost is using build/testhost/{name}/ right now"
+                ) from None
+        yield
+
+
 def run_boot(plan: BootPlan, opts: RunOptions, on_line: Callable[[str], None]) -> BootOutcome:
     """Boot once, run every configuration of `plan`, and write its results."""
+    names = [plan.dir_name] + [c.name for c in plan.configs]
+    try:
+        with _locked(opts.layout, names):
+            return _run_boot(plan, opts, on_line)
+    except HarnessError as err:
+        outcome = harness_failure(plan, HOSTS[plan.cpu].ops.name, str(err))
+        outcome.boot_dir = str(opts.layout.results / plan.dir_name)
+        return outcome
+
+
+def _run_boot(plan: BootPlan, opts: RunOptions, on_line: Callable[[str], None]) -> BootOutcome:
     host = HOSTS[plan.cpu]
     layout = opts.layout
     workdir = layout.results / plan.dir_name
@@ -82,25 +112,30 @@ def run_boot(plan: BootPlan, opts: RunOptions, on_line: Callable[[str], None]) -
     def init_for(scripts: Sequence[ConfigScript]) -> str:
         return render_init(plan.name, scripts, plan.suites, opts.suite_timeout)
 
-    try:
-        prep = _prepare(plan, opts, init_for, workdir)
-        console = workdir / "console.log"
-        launch = host.ops.prepare(BootFiles(
-            workdir=workdir, kernel=prep.kernel, initrd=prep.initrd,
-            cmdline=prep.cmdline, serial=str(console.resolve()),
-        ))
-        emu = run_batch(launch, console, workdir / "emulator.out", workdir, prep.timeout,
-                        host.exit_grace, on_line)
-    except HarnessError as err:
-        outcome = harness_failure(plan, host.ops.name, str(err))
-        outcome.boot_dir = str(workdir)
-        return outcome
+    prep = _prepare(plan, opts, init_for, workdir)
+    console = workdir / "console.log"
+    launch = host.ops.prepare(BootFiles(
+        workdir=workdir, kernel=prep.kernel, initrd=prep.initrd,
+        cmdline=prep.cmdline, serial=str(console.resolve()),
+    ))
+    emu = run_batch(launch, console, workdir / "emulator.out", workdir, prep.timeout,
+                    host.exit_grace, on_line)
     text = console.read_bytes().decode("utf-8", errors="replace") if console.exists() else ""
     transcript = parse_console(normalize(text))
     outcome = evaluate(plan, host.ops.name, transcript, emu, opts.suite_timeout)
     outcome.boot_dir = str(workdir)
+    if transcript.lines == 0:
+        outcome.problems.extend(_tail(workdir / "emulator.out", 6))
     write_results(outcome, layout)
     return outcome
+
+
+def _tail(path: Path, count: int) -> list[str]:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [f"{path.name}: {line}" for line in lines[-count:] if line.strip()]
 
 
 def write_results(outcome: BootOutcome, layout: Layout) -> None:
@@ -130,14 +165,16 @@ def shell(plan: BootPlan, opts: RunOptions) -> int:
     def init_for(scripts: Sequence[ConfigScript]) -> str:
         return render_shell_init(plan.name, scripts[0] if scripts else None)
 
-    prep = _prepare(plan, opts, init_for, workdir)
+    with _locked(layout, [workdir.name]):
+        prep = _prepare(plan, opts, init_for, workdir)
 
-    def launch(tty: str) -> Launch:
-        return host.ops.prepare(BootFiles(
-            workdir=workdir, kernel=prep.kernel, initrd=prep.initrd,
-            cmdline=prep.cmdline, serial=tty, interactive=True,
-        ))
+        def launch(tty: str) -> Launch:
+            return host.ops.prepare(BootFiles(
+                workdir=workdir, kernel=prep.kernel, initrd=prep.initrd,
+                cmdline=prep.cmdline, serial=tty, interactive=True,
+            ))
 
-    print(f"testhost: booting {plan.name} on {host.label}; Ctrl-] ends the emulator", flush=True)
-    return run_interactive(launch, workdir, workdir / "emulator.out", workdir / "console.log",
-                           opts.timeout or 3600.0)
+        print(f"testhost: booting {plan.name} on {host.label}; Ctrl-] ends the emulator",
+              flush=True)
+        return run_interactive(launch, workdir, workdir / "emulator.out",
+                               workdir / "console.log", opts.timeout or 3600.0)

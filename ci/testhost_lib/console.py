@@ -142,6 +142,7 @@ class Transcript:
     done: bool = False
     t_done: float | None = None
     panic: str | None = None
+    lines: int = 0  # console lines seen at all
 
     @property
     def boot_seen(self) -> bool:
@@ -155,6 +156,7 @@ def parse_console(raw_lines: Iterable[str]) -> Transcript:
     suite: SuiteRun | None = None
     dump: list[str] | None = None  # the dmesg section being read
     for line in classify(raw_lines):
+        tr.lines += 1
         if config is not None:
             config.console.append(line.text)
         if line.kind == "kernel" and tr.panic is None:

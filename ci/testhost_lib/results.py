@@ -96,6 +96,8 @@ def _abnormal_end(tr: Transcript, emu: EmulatorRun | None) -> tuple[Status | Non
     if emu is not None and emu.timed_out:
         return Status.TIMEOUT, f"timed out after {emu.timeout:.0f} s; the emulator was killed"
     code = f" (emulator exit status {emu.exit_code})" if emu is not None else ""
+    if tr.lines == 0:
+        return Status.HARNESS, f"the emulator ended without any console output{code}"
     if not tr.boot_seen:
         return Status.CRASH, f"the test host never reached /init{code}"
     return Status.CRASH, f"the console ended before the final marker{code}"

@@ -69,7 +69,12 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _signal(pids: list[int], sig: int) -> None:
+def _signal(pgid: int, pids: list[int], sig: int) -> None:
+    """Signal the emulator's own process group and each listed PID (some left the group)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
     for pid in pids:
         try:
             os.kill(pid, sig)
@@ -78,20 +83,33 @@ def _signal(pids: list[int], sig: int) -> None:
 
 
 def kill_tree(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
-    """TERM the emulator and its descendants by PID, then KILL whatever is left."""
-    if proc.poll() is not None:
+    """TERM the emulator, its process group and its descendants, then KILL what is left.
+
+    The emulator was started as the leader of a new session, so its process
+    group id is its PID: that group holds only processes this runner started.
+    """
+    pids = descendants(proc.pid) + [proc.pid] if proc.poll() is None else []
+    if not pids:
         return
-    pids = descendants(proc.pid) + [proc.pid]
-    _signal(pids, signal.SIGTERM)
+    _signal(proc.pid, pids, signal.SIGTERM)
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         pass
-    _signal(descendants(proc.pid) + pids if proc.poll() is None else pids, signal.SIGKILL)
+    alive = [p for p in pids + descendants(proc.pid) if _exists(p)]
+    _signal(proc.pid, alive, signal.SIGKILL)
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
+
+
+def _exists(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def stop() -> None:
@@ -216,12 +234,13 @@ def run_interactive(
     saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
     proc = _start(launch, cwd, output)
     deadline = time.monotonic() + timeout
+    inputs = [master, stdin]
     try:
         if saved is not None:
             tty.setraw(stdin)
         with open(log, "wb") as logf:
             while proc.poll() is None and time.monotonic() < deadline:
-                ready, _, _ = select.select([master, stdin], [], [], 0.2)
+                ready, _, _ = select.select(inputs, [], [], 0.2)
                 if master in ready:
                     try:
                         data = os.read(master, 4096)
@@ -232,8 +251,10 @@ def run_interactive(
                     logf.flush()
                 if stdin in ready:
                     data = os.read(stdin, 1024)
-                    if not data or ESCAPE in data:
+                    if ESCAPE in data:
                         break
+                    if not data:  # piped input ended: keep the console until the guest ends
+                        inputs.remove(stdin)
                     os.write(master, data)
     finally:
         if saved is not None:

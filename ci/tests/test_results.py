@@ -66,6 +66,21 @@ def test_truncated_without_timeout_is_crash(outcome: Judge) -> None:
     assert any("console ended before the final marker" in p for p in result.problems)
 
 
+def test_no_console_output_is_harness_error() -> None:
+    tr = parse_console(normalize(""))
+    result = evaluate(plan_for(["amd-6.1-kvm-tdp"], ["smoke"]), "qemu-tcg", tr,
+                      emulator_run(done=False, code=1))
+    assert result.status is Status.HARNESS
+    assert result.problems == [
+        "the emulator ended without any console output (emulator exit status 1)"]
+
+
+def test_silent_hang_is_timeout() -> None:
+    result = evaluate(plan_for(["amd-6.1-kvm-tdp"], ["smoke"]), "qemu-tcg",
+                      parse_console(normalize("")), emulator_run(timed_out=True, done=False))
+    assert result.status is Status.TIMEOUT
+
+
 def test_never_reached_init() -> None:
     tr = parse_console(normalize("SeaBIOS (version 1.16)\nBooting from ROM...\n"))
     result = evaluate(plan_for(["amd-6.1-kvm-tdp"], ["smoke"]), "qemu-tcg", tr,
