@@ -1,0 +1,256 @@
+// modes: the CPU modes a guest can start in or switch to, judged from inside the guest (CR0, CR4,
+// EFER, CS, operand size, addressing) and from the host (KVM_GET_SREGS after each stage).
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "kvmx/guest/x86.h"
+#include "kvmx/test/guest.hpp"
+
+extern "C" {
+extern const char modes_real_start[], modes_real_end[];
+extern const char modes_prot16_start[], modes_prot16_end[];
+extern const char modes_prot32[], modes_prot32_null_read[];
+extern const char modes_toggle_paging[];
+extern const char modes_switch_start[], modes_switch_end[];
+}
+
+namespace modes_suite {
+void guest_long_mode(volatile std::uint64_t* alias);
+}
+
+namespace {
+
+using kvmx::test::GuestTest;
+using kvmx::test::HostUcall;
+using kvmx::test::Paging;
+namespace exit = kvmx::exit;
+namespace x86 = kvmx::x86;
+namespace sel = kvmx::test::legacy_selector;
+
+using Modes = GuestTest;
+
+std::uint16_t read16(kvmx::test::GuestVm& g, std::uint64_t gpa) {
+  std::uint16_t v;
+  std::memcpy(&v, g.host_ptr(gpa, 2), 2);
+  return v;
+}
+
+// Guards: a vCPU set up in real mode runs there: CR0.PE clear, CS = base >> 4, 16-bit operand
+// size, DS-relative addressing within the segment; KVM_GET_SREGS reports the same, and an
+// exception (#DE) goes through the real-mode IVT (no error code, IP of the faulting instruction).
+TEST_F(Modes, RealMode) {
+  auto vcpu = guest().add_real_mode_vcpu(modes_real_start, modes_real_end);
+  const std::uint64_t base = guest().segment16();
+  const std::uint16_t host_word = 0x1234;
+  std::memcpy(guest().host_ptr(base + 0x8002, 2), &host_word, 2);
+
+  const HostUcall uc = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(uc, 1);
+  EXPECT_EQ(uc.values[1] & x86::kCr0Pe, 0u) << "CR0 " << std::hex << uc.values[1];
+  EXPECT_EQ(uc.values[2], base >> 4) << "CS";
+  EXPECT_EQ(uc.values[3], 2u) << "bytes pushed by CALL";
+  EXPECT_EQ(uc.values[4], 0x1234u) << "word read at DS:0x8002";
+  EXPECT_EQ(read16(guest(), base + 0x8000), 0xbeef) << "word written at DS:0x8000";
+
+  const kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_EQ(sregs.cr0 & x86::kCr0Pe, 0u);
+  EXPECT_EQ(sregs.cs.selector, base >> 4);
+  EXPECT_EQ(sregs.cs.base, base);
+  EXPECT_EQ(sregs.efer & x86::kEferLma, 0u);
+
+  KVMX_ASSERT_EXIT(vcpu.run(), exit::Hlt);
+  const HostUcall de = guest().run(vcpu);
+  KVMX_ASSERT_GUEST_EXCEPTION(de, x86::kDe);
+  EXPECT_EQ(de.values[1], 0u) << "real mode pushes no error code";
+  EXPECT_EQ(de.values[2], static_cast<std::uint64_t>(modes_real_end - modes_real_start - 2)) << "IP of the DIV";
+}
+
+// Guards: 16-bit protected mode (CS.D = 0 through a GDT descriptor): CR0.PE set, 16-bit operand
+// size, segment base from the descriptor; KVM_GET_SREGS reports CS.db = 0; exceptions go through
+// the 32-bit IDT.
+TEST_F(Modes, Protected16) {
+  auto vcpu = guest().add_protected16_vcpu(modes_prot16_start, modes_prot16_end);
+  const std::uint64_t base = guest().segment16();
+  const std::uint16_t host_word = 0x4321;
+  std::memcpy(guest().host_ptr(base + 0x8002, 2), &host_word, 2);
+
+  const HostUcall uc = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(uc, 1);
+  EXPECT_EQ(uc.values[1] & (x86::kCr0Pe | x86::kCr0Pg), x86::kCr0Pe) << "CR0 " << std::hex << uc.values[1];
+  EXPECT_EQ(uc.values[2], sel::kCode16) << "CS";
+  EXPECT_EQ(uc.values[3], 2u) << "bytes pushed by CALL";
+  EXPECT_EQ(uc.values[4], 0x4321u);
+  EXPECT_EQ(read16(guest(), base + 0x8000), 0xbeef);
+
+  const kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_EQ(sregs.cs.selector, sel::kCode16);
+  EXPECT_EQ(sregs.cs.db, 0);
+  EXPECT_EQ(sregs.cs.l, 0);
+  EXPECT_EQ(sregs.cs.base, base);
+  EXPECT_TRUE(sregs.cr0 & x86::kCr0Pe);
+
+  KVMX_ASSERT_EXIT(vcpu.run(), exit::Hlt);
+  const HostUcall de = guest().run(vcpu);
+  KVMX_ASSERT_GUEST_EXCEPTION(de, x86::kDe);
+  EXPECT_EQ(de.values[2], static_cast<std::uint64_t>(modes_prot16_end - modes_prot16_start - 2)) << "IP of the DIV";
+}
+
+struct Prot32Case {
+  Paging paging;
+  const char* name;
+};
+
+class Protected32 : public GuestTest, public ::testing::WithParamInterface<Prot32Case> {};
+
+// Guards: 32-bit protected mode with paging off, 2-level paging and PAE: CR0.PG/CR4.PAE as set,
+// 32-bit operand size, CR3 as set, linear addresses above 1 MiB reach the identity-mapped memory,
+// and address 0 is memory without paging but a not-present #PF (CR2 0, error code 0, EIP of the
+// load) with paging; KVM_GET_SREGS agrees and EFER.LMA stays clear.
+TEST_P(Protected32, StateAndAddressing) {
+  const Paging paging = GetParam().paging;
+  auto vcpu = guest().add_protected32_vcpu(modes_prot32, paging);
+  const std::uint64_t word = guest().alloc(8);
+  const std::uint32_t host_word = 0xc0ffee11;
+  std::memcpy(guest().host_ptr(word, 4), &host_word, 4);
+  kvm_regs regs = vcpu.get_regs();
+  regs.rdi = word;
+  vcpu.set_regs(regs);
+  const HostUcall uc = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(uc, 1);
+  const std::uint64_t cr0 = uc.values[1], cr4 = uc.values[2];
+  EXPECT_TRUE(cr0 & x86::kCr0Pe);
+  EXPECT_EQ(bool(cr0 & x86::kCr0Pg), paging != Paging::none) << std::hex << cr0;
+  EXPECT_EQ(bool(cr4 & x86::kCr4Pae), paging == Paging::pae) << std::hex << cr4;
+  EXPECT_EQ(uc.values[3], 4u) << "bytes pushed by CALL";
+  EXPECT_EQ(uc.values[4], sel::kCode32) << "CS";
+
+  kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_EQ(sregs.cs.db, 1);
+  EXPECT_EQ(sregs.cs.l, 0);
+  EXPECT_EQ(bool(sregs.cr0 & x86::kCr0Pg), paging != Paging::none);
+  EXPECT_EQ(bool(sregs.cr4 & x86::kCr4Pae), paging == Paging::pae);
+  EXPECT_EQ(sregs.efer & (x86::kEferLma | x86::kEferLme), 0u);
+
+  const HostUcall second = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(second, 2);
+  if (paging != Paging::none) {
+    EXPECT_EQ(second.values[1], guest().legacy_cr3(paging)) << "CR3";
+  }
+  EXPECT_EQ(second.values[2], host_word) << "dword read through the address in EDI";
+  std::uint32_t guest_word;
+  std::memcpy(&guest_word, guest().host_ptr(word + 4, 4), 4);
+  EXPECT_EQ(guest_word, 0x5a5a5a5au);
+
+  const HostUcall third = guest().run(vcpu);
+  if (paging == Paging::none) {
+    KVMX_ASSERT_SYNC(third, 3);
+    KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
+  } else {
+    KVMX_ASSERT_GUEST_EXCEPTION(third, x86::kPf);
+    EXPECT_EQ(third.values[1], 0u) << "error code: read of a not-present page";
+    EXPECT_EQ(third.values[2], reinterpret_cast<std::uint64_t>(modes_prot32_null_read)) << "EIP";
+    EXPECT_EQ(third.values[3], 0u) << "CR2";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Paging, Protected32,
+                         ::testing::Values(Prot32Case{Paging::none, "NoPaging"}, Prot32Case{Paging::two_level, "TwoLevel"},
+                                           Prot32Case{Paging::pae, "Pae"}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// Guards: the guest turning CR0.PG on and off in 32-bit protected mode (a CR0 write KVM must
+// track: it switches the MMU between paging and non-paging contexts) is seen by guest and host.
+TEST_F(Modes, GuestTogglesPaging) {
+  auto vcpu = guest().add_protected32_vcpu(modes_toggle_paging, Paging::none);
+  kvm_regs regs = vcpu.get_regs();
+  regs.rdi = guest().legacy_cr3(Paging::two_level);
+  vcpu.set_regs(regs);
+  const HostUcall on = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(on, 1);
+  EXPECT_TRUE(on.values[1] & x86::kCr0Pg);
+  kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_TRUE(sregs.cr0 & x86::kCr0Pg);
+  EXPECT_EQ(sregs.cr3, guest().legacy_cr3(Paging::two_level));
+  const HostUcall off = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(off, 2);
+  EXPECT_FALSE(off.values[1] & x86::kCr0Pg);
+  sregs = vcpu.get_sregs();
+  EXPECT_FALSE(sregs.cr0 & x86::kCr0Pg);
+  KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
+}
+
+// Guards: 64-bit mode as the host sets it up: CR0.PG, CR4.PAE, EFER.LME|LMA, CS.L = 1 seen by
+// the guest and by KVM_GET_SREGS, and a virtual address above 4 GiB translated by the 4-level
+// tables onto ordinary memory.
+TEST_F(Modes, LongMode) {
+  constexpr std::uint64_t kAlias = 0x12345678000ull;
+  const std::uint64_t target = guest().alloc(kvmx::kPageSize);
+  guest().map(kAlias, target);
+  auto vcpu = guest().add_vcpu(modes_suite::guest_long_mode, {kAlias + 0x10});
+  const HostUcall uc = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(uc, 1);
+  EXPECT_TRUE(uc.values[1] & x86::kCr0Pg);
+  EXPECT_TRUE(uc.values[2] & x86::kCr4Pae);
+  EXPECT_EQ(uc.values[3] & (x86::kEferLme | x86::kEferLma), x86::kEferLme | x86::kEferLma);
+  const kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_EQ(sregs.cs.l, 1);
+  EXPECT_EQ(sregs.cs.db, 0);
+  EXPECT_EQ(sregs.efer & (x86::kEferLme | x86::kEferLma), x86::kEferLme | x86::kEferLma);
+  const HostUcall wrote = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(wrote, 2);
+  EXPECT_EQ(wrote.values[1], 0x0123456789abcdefull);
+  std::uint64_t seen;
+  std::memcpy(&seen, guest().host_ptr(target + 0x10, 8), 8);
+  EXPECT_EQ(seen, 0x0123456789abcdefull);
+  KVMX_EXPECT_DONE(guest().run(vcpu));
+}
+
+// Guards: the guest switching itself real mode -> 32-bit protected mode (CR0.PE, far jump) ->
+// IA-32e compatibility mode (CR4.PAE, EFER.LME, CR0.PG: EFER.LMA set by the CPU) -> 64-bit mode
+// (far jump to an L=1 segment), with KVM_GET_SREGS following each step.
+TEST_F(Modes, GuestSwitchesRealToProtectedToLong) {
+  auto vcpu = guest().add_real_mode_vcpu(modes_switch_start, modes_switch_end);
+  kvm_regs regs = vcpu.get_regs();
+  regs.rdi = guest().cr3();
+  vcpu.set_regs(regs);
+
+  const HostUcall real = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(real, 1);
+  EXPECT_FALSE(real.values[1] & x86::kCr0Pe);
+  kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_FALSE(sregs.cr0 & x86::kCr0Pe);
+
+  const HostUcall prot = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(prot, 2);
+  EXPECT_TRUE(prot.values[1] & x86::kCr0Pe);
+  EXPECT_EQ(prot.values[2], sel::kCode32);
+  sregs = vcpu.get_sregs();
+  EXPECT_TRUE(sregs.cr0 & x86::kCr0Pe);
+  EXPECT_EQ(sregs.cs.selector, sel::kCode32);
+  EXPECT_EQ(sregs.cs.db, 1);
+  EXPECT_EQ(sregs.ds.selector, sel::kData32);
+  EXPECT_EQ(sregs.efer & x86::kEferLma, 0u);
+
+  const HostUcall compat = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(compat, 3);
+  EXPECT_EQ(compat.values[1] & (x86::kEferLme | x86::kEferLma), x86::kEferLme | x86::kEferLma) << "EFER";
+  EXPECT_EQ(compat.values[2], sel::kCode32) << "still in the 32-bit code segment";
+  sregs = vcpu.get_sregs();
+  EXPECT_EQ(sregs.efer & (x86::kEferLme | x86::kEferLma), x86::kEferLme | x86::kEferLma);
+  EXPECT_EQ(sregs.cs.l, 0) << "compatibility mode";
+  EXPECT_TRUE(sregs.cr0 & x86::kCr0Pg);
+
+  const HostUcall longm = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(longm, 4);
+  EXPECT_EQ(longm.values[2], sel::kCode64);
+  EXPECT_TRUE(longm.values[3] & x86::kCr4Pae);
+  EXPECT_EQ(longm.values[4], 0x123456789abcdef0ull) << "RDI after a 64-bit MOVABS";
+  sregs = vcpu.get_sregs();
+  EXPECT_EQ(sregs.cs.selector, sel::kCode64);
+  EXPECT_EQ(sregs.cs.l, 1);
+  EXPECT_EQ(sregs.cr3, guest().cr3());
+  KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
+}
+
+}  // namespace
