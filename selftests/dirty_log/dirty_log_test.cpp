@@ -178,10 +178,11 @@ TEST_P(DirtyLog, EnableLoggingOnPopulatedSlot) {
 }
 
 // Guards: while a guest vCPU thread keeps writing, every page it wrote after one harvest is
-// reported by the next, and a reported page holds a recent value. As KVM's dirty_log_test: the
-// guest writes the current iteration number into pseudo-random pages; after harvest k (iteration
-// k), a reported page holds k or k-1; an unreported page holds at most k, and if it holds k it was
-// written after the harvest and must be reported by harvest k+1.
+// reported by the next, and only written pages are reported. As KVM's dirty_log_test: the guest
+// writes the current iteration number into pseudo-random pages; after harvest k (iteration k), a
+// reported page holds a nonzero value <= k; an unreported page holds at most k, and if it holds k,
+// that store came after harvest k-1 (when the host published k) and was not in harvest k, so
+// harvest k+1 must report it.
 TEST_P(DirtyLog, ConcurrentWritesWhileHarvesting) {
   constexpr std::uint64_t kIterations = 40;
   constexpr auto kInterval = std::chrono::milliseconds(20);
@@ -220,7 +221,9 @@ TEST_P(DirtyLog, ConcurrentWritesWhileHarvesting) {
       }
       if (dirty) {
         ++reported;
-        EXPECT_TRUE(value != 0 && (value == k || value == k - 1))
+        // Not "k or k-1" as in KVM's dirty_log_test: a vCPU thread descheduled between loading
+        // the iteration and storing it writes a stale value, which slow emulated test hosts do.
+        EXPECT_TRUE(value != 0 && value <= k)
             << "iteration " << k << ": page " << page << " reported dirty but holds " << value;
       } else {
         EXPECT_LE(value, k) << "iteration " << k << ": page " << page;
