@@ -122,12 +122,11 @@ int kvmx_fill_io_exit(struct kvmx_vcpu *vcpu, bool in, u16 port, int size,
 	run->io.port = port;
 	run->io.count = count;
 	run->io.data_offset = KVMX_PIO_PAGE_OFFSET * PAGE_SIZE;
-	vcpu->io.active = true;
-	vcpu->io.in = in;
-	vcpu->io.mmio = false;
-	vcpu->io.size = size;
-	vcpu->io.count = count;
-	vcpu->io.next_rip = next_rip;
+	/* Start from nothing: a string access earlier must not leak into this one. */
+	vcpu->io = (struct kvmx_pending_io){
+		.active = true, .in = in, .size = size, .count = count,
+		.next_rip = next_rip,
+	};
 	return 0;
 }
 EXPORT_SYMBOL_GPL(kvmx_fill_io_exit);
