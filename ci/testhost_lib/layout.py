@@ -21,6 +21,7 @@ _KERNELS = "run `make kernels` (scripts/kernels.sh)"
 @dataclass(frozen=True)
 class Layout:
     root: Path = ROOT
+    results_dir: Path | None = None  # default build/testhost (tests use their own)
 
     @property
     def build(self) -> Path:
@@ -28,7 +29,7 @@ class Layout:
 
     @property
     def results(self) -> Path:
-        return self.build / "testhost"
+        return self.results_dir or self.build / "testhost"
 
     def kernel_dir(self, kernel: str) -> Path:
         return self.build / "kernels" / kernel
