@@ -36,8 +36,23 @@ struct vcpu_svm {
 	bool nmi_masked;
 	bool vintr_requested;
 
-	/* The MMIO instruction waiting for userspace (vcpu.io.mmio). */
+	/*
+	 * The MMIO instruction waiting for userspace (vcpu.io.mmio): what its
+	 * read completes into (enum svm_mmio_stage), the guest-physical address
+	 * it reads, and for MOVS from MMIO the linear destination.
+	 */
 	struct kvmx_insn mmio_insn;
+	u8 mmio_stage;
+	gpa_t mmio_gpa;
+	u64 mmio_dst;
+};
+
+/* What the data of an MMIO read exit completes, in svm_complete_userspace_io(). */
+enum svm_mmio_stage {
+	SVM_MMIO_LOAD,		/* MOV/MOVZX/MOVSX/LODS into a register */
+	SVM_MMIO_MOVS,		/* MOVS from MMIO: store to ES:rDI */
+	SVM_MMIO_XCHG,		/* swap with a register, then write the old value */
+	SVM_MMIO_ALU,		/* operate, then write back unless CMP/TEST */
 };
 
 static inline struct vcpu_svm *to_svm(struct kvmx_vcpu *vcpu)
