@@ -514,6 +514,8 @@ static vm_fault_t kvmx_vcpu_fault(struct vm_fault *vmf)
 		page = virt_to_page(vcpu->run);
 	else if (vmf->pgoff == KVMX_PIO_PAGE_OFFSET)
 		page = virt_to_page(vcpu->pio_data);
+	else if (vmf->pgoff == KVMX_COALESCED_MMIO_PAGE_OFFSET)
+		page = virt_to_page(vcpu->vm->coalesced_mmio_ring);
 	else
 		return VM_FAULT_SIGBUS;
 	get_page(page);

@@ -34,6 +34,7 @@ static void kvmx_destroy_vm(struct kvmx_vm *vm)
 	kvmx_memslots_free(vm);
 	cleanup_srcu_struct(&vm->srcu);
 	kvmx_hw_put();
+	free_page((unsigned long)vm->coalesced_mmio_ring);
 	mmdrop(vm->mm);
 	kfree(vm);
 }
@@ -143,9 +144,13 @@ int kvmx_create_vm(unsigned long type)
 	mutex_init(&vm->slots_lock);
 	xa_init(&vm->vcpus);
 
+	r = -ENOMEM;
+	vm->coalesced_mmio_ring = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	if (!vm->coalesced_mmio_ring)
+		goto out_mmdrop;
 	r = kvmx_hw_get();
 	if (r)
-		goto out_mmdrop;
+		goto out_free_ring;
 	r = init_srcu_struct(&vm->srcu);
 	if (r)
 		goto out_hw_put;
@@ -186,6 +191,8 @@ out_cleanup_srcu:
 	cleanup_srcu_struct(&vm->srcu);
 out_hw_put:
 	kvmx_hw_put();
+out_free_ring:
+	free_page((unsigned long)vm->coalesced_mmio_ring);
 out_mmdrop:
 	mmdrop(vm->mm);
 	kfree(vm);

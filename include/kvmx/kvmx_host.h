@@ -29,9 +29,15 @@ struct kvmx_vcpu;
 #define KVMX_MEM_MAX_NR_PAGES	((1UL << 31) - 1)
 #define KVMX_MAX_CPUID_ENTRIES	256
 
-/* Byte offset of the port I/O data page in the vCPU mmap (KVM_PIO_PAGE_OFFSET). */
-#define KVMX_PIO_PAGE_OFFSET	1
-#define KVMX_VCPU_MMAP_PAGES	2
+/*
+ * Pages of the vCPU mmap after kvm_run, as x86 KVM lays them out: port I/O
+ * data (KVM_PIO_PAGE_OFFSET) and the VM's coalesced MMIO ring
+ * (KVM_COALESCED_MMIO_PAGE_OFFSET).  kvmx offers no coalesced MMIO, so its
+ * ring stays empty, but the size KVM_GET_VCPU_MMAP_SIZE reports is ABI.
+ */
+#define KVMX_PIO_PAGE_OFFSET		1
+#define KVMX_COALESCED_MMIO_PAGE_OFFSET	2
+#define KVMX_VCPU_MMAP_PAGES		3
 
 /* General purpose registers, in the encoding order of the ModRM reg field. */
 enum kvmx_reg {
@@ -156,6 +162,9 @@ struct kvmx_vm {
 	struct srcu_struct srcu;
 
 	struct kvmx_mmu mmu;
+
+	/* The (always empty) coalesced MMIO ring; see KVMX_VCPU_MMAP_PAGES. */
+	void *coalesced_mmio_ring;
 };
 
 /* vcpu->mode: written by the vCPU thread, read by kvmx_kick_vcpu(). */
