@@ -749,12 +749,12 @@ static int svm_check_hardware(void)
 	if (!boot_cpu_has(X86_FEATURE_SVM)) {
 		pr_err("this %s CPU has no SVM (AMD-V)%s\n", kvmx_host_vendor_name(),
 		       boot_cpu_has(X86_FEATURE_VMX) ? ": load kvmx-intel instead" : "");
-		return -ENODEV;
+		return -EOPNOTSUPP;
 	}
 	rdmsrl(MSR_VM_CR, vm_cr);
 	if (vm_cr & SVM_VM_CR_SVM_DIS_MASK) {
 		pr_err("SVM is disabled by the firmware (VM_CR.SVMDIS)\n");
-		return -EPERM;
+		return -EOPNOTSUPP;
 	}
 	rdmsrl(MSR_EFER, efer);
 	if (efer & EFER_SVME) {
@@ -763,7 +763,7 @@ static int svm_check_hardware(void)
 	}
 	if (!boot_cpu_has(X86_FEATURE_NPT)) {
 		pr_err("the CPU has no nested paging (NPT); kvmx needs it for now\n");
-		return -ENODEV;
+		return -EOPNOTSUPP;
 	}
 	return 0;
 }

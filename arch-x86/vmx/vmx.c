@@ -40,14 +40,14 @@ static int vmx_check_hardware(void)
 	if (!boot_cpu_has(X86_FEATURE_VMX)) {
 		pr_err("this %s CPU has no usable VMX (VT-x)%s\n", kvmx_host_vendor_name(),
 		       boot_cpu_has(X86_FEATURE_SVM) ? ": load kvmx-amd instead" : "");
-		return -ENODEV;
+		return -EOPNOTSUPP;
 	}
 	rdmsrl(MSR_IA32_FEAT_CTL, feature_control);
 	if (!(feature_control & FEAT_CTL_LOCKED) ||
 	    !(feature_control & FEAT_CTL_VMX_ENABLED_OUTSIDE_SMX)) {
 		pr_err("VMX is disabled by the firmware (IA32_FEATURE_CONTROL %#llx)\n",
 		       feature_control);
-		return -EPERM;
+		return -EOPNOTSUPP;
 	}
 	if (cr4_read_shadow() & X86_CR4_VMXE) {
 		pr_err("VMX is in use by another hypervisor (CR4.VMXE set): unload kvm_intel first\n");
