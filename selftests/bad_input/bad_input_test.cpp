@@ -75,8 +75,7 @@ TEST_F(BadFd, ClosedAndInvalidFdsAreEbadf) {
   });
 }
 
-// Guards: KVM ioctls on fds that are not KVM's (a regular file, /dev/null, a pipe) fail with
-// ENOTTY from the VFS, and touch nothing.
+// Guards: KVM ioctls on a regular file, /dev/null or a pipe fail with ENOTTY from the VFS.
 TEST_F(BadFd, NonKvmFdsAreEnotty) {
   char path[] = "/tmp/kvmx-bad-input-XXXXXX";
   Fd file(mkstemp(path));
@@ -95,9 +94,9 @@ TEST_F(BadFd, NonKvmFdsAreEnotty) {
   });
 }
 
-// Guards: an ioctl of one KVM fd type on another is unknown there, with that fd type's errno:
-// system fd EINVAL (kvm_arch_dev_ioctl), VM fd ENOTTY (kvm_arch_vm_ioctl), vCPU fd EINVAL
-// (x86 kvm_arch_vcpu_ioctl).
+// Guards: an ioctl of one KVM fd type on another fails with that fd type's unknown-ioctl errno.
+// System fd EINVAL (kvm_arch_dev_ioctl), VM fd ENOTTY (kvm_arch_vm_ioctl), vCPU fd EINVAL (x86
+// kvm_arch_vcpu_ioctl).
 TEST_F(BadIoctl, IoctlOnWrongFdType) {
   ArgBuffer arg;
   for (const auto& c : kVmCalls) KVMX_EXPECT_ERRNO(ioctl_unchecked(sys().fd(), c.cmd, arg.addr()), EINVAL) << c.name;
@@ -111,8 +110,8 @@ TEST_F(BadIoctl, IoctlOnWrongFdType) {
   for (const auto& c : kVmCalls) KVMX_EXPECT_ERRNO(ioctl_unchecked(vcpu().fd(), c.cmd, arg.addr()), EINVAL) << c.name;
 }
 
-// Guards: ioctl numbers KVM never assigned: system EINVAL, VM ENOTTY, vCPU EINVAL on x86
-// (the defaults of kvm_arch_dev_ioctl, kvm_arch_vm_ioctl and kvm_arch_vcpu_ioctl).
+// Guards: ioctl numbers KVM never assigned: system EINVAL, VM ENOTTY, vCPU EINVAL (x86).
+// The defaults of kvm_arch_dev_ioctl, kvm_arch_vm_ioctl and kvm_arch_vcpu_ioctl.
 TEST_F(BadIoctl, UnknownIoctlsPerFdType) {
   ArgBuffer arg;
   for (unsigned long cmd : std::initializer_list<unsigned long>{_IO(KVMIO, 0xff), _IOWR(KVMIO, 0xfe, kvm_regs), _IOR(KVMIO, 0xfd, std::uint64_t),
@@ -131,9 +130,9 @@ constexpr unsigned long redirected(unsigned long cmd, unsigned dir) {
   return _IOC(dir, _IOC_TYPE(cmd), _IOC_NR(cmd), _IOC_SIZE(cmd));
 }
 
-// Guards: KVM matches whole ioctl numbers, so the right nr with a wrong size or direction is an
-// unknown ioctl (the fd type's errno), never a call reading or writing the wrong amount. The
-// sizes avoid KVM_SET_USER_MEMORY_REGION2 (same nr 0x49, 160 bytes, 6.8+).
+// Guards: the right ioctl nr with a wrong size or direction is an unknown ioctl, never a short copy.
+// KVM matches whole ioctl numbers. The sizes avoid KVM_SET_USER_MEMORY_REGION2 (same nr 0x49, 160
+// bytes, 6.8+).
 TEST_F(BadIoctl, WrongSizeOrDirection) {
   ArgBuffer arg;
   for (unsigned long cmd : std::initializer_list<unsigned long>{KVM_GET_API_VERSION, KVM_CREATE_VM, KVM_CHECK_EXTENSION, KVM_GET_VCPU_MMAP_SIZE,
@@ -164,8 +163,7 @@ std::uintptr_t unmapped_address() {
   return reinterpret_cast<std::uintptr_t>(p);
 }
 
-// Guards: argument pointers that are NULL, unmapped or in the kernel fail with EFAULT for every
-// ioctl that copies a struct in or out, and leave the vCPU usable.
+// Guards: NULL, unmapped or kernel argument pointers are EFAULT and leave the vCPU usable.
 TEST_F(BadIoctl, BadArgumentPointersAreEfault) {
   const std::uintptr_t unmapped = unmapped_address();
   ASSERT_NE(unmapped, 0u);
@@ -195,10 +193,10 @@ struct Variable {
   std::vector<std::uint64_t> storage;
 };
 
-// Guards: counts beyond KVM's limits are E2BIG before anything is copied: KVM_SET_CPUID2 above
-// KVM_MAX_CPUID_ENTRIES (256), KVM_GET/SET_MSRS at MAX_IO_MSRS (256) and above; too small an
-// output is E2BIG too (KVM_GET_SUPPORTED_CPUID, KVM_GET_CPUID2, KVM_GET_MSR_INDEX_LIST, the
-// last writing back the count it needs).
+// Guards: entry counts beyond KVM's limits, or outputs too small, are E2BIG.
+// KVM_SET_CPUID2 above KVM_MAX_CPUID_ENTRIES (256), KVM_GET/SET_MSRS at MAX_IO_MSRS (256) and above;
+// KVM_GET_SUPPORTED_CPUID, KVM_GET_CPUID2 and KVM_GET_MSR_INDEX_LIST with too little room (the
+// last writes back the count it needs).
 TEST_F(BadIoctl, HugeAndTinyCountsAreE2big) {
   Variable<kvm_cpuid2, kvm_cpuid_entry2> cpuid(1);
   for (std::uint32_t n : {257u, 0x10000u, 0xffffffffu}) {
@@ -225,8 +223,7 @@ TEST_F(BadIoctl, HugeAndTinyCountsAreE2big) {
   EXPECT_GT(list.get()->nmsrs, 0u) << "KVM_GET_MSR_INDEX_LIST writes back the count it needs";
 }
 
-// Guards: a count within limits whose entries run into unmapped memory is EFAULT, not a read
-// beyond the caller's buffer (the header sits at the end of a page followed by a hole).
+// Guards: a valid count whose entries run into unmapped memory is EFAULT, not an overread.
 TEST_F(BadIoctl, EntriesRunningIntoAHoleAreEfault) {
   auto* two = static_cast<std::byte*>(mmap(nullptr, 2 * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(two, MAP_FAILED);
@@ -242,9 +239,8 @@ TEST_F(BadIoctl, EntriesRunningIntoAHoleAreEfault) {
   KVMX_EXPECT_OK(vcpu().try_get_regs());
 }
 
-// Guards: out-of-range ids: vCPU ids at or beyond KVM_CAP_MAX_VCPU_ID are EINVAL; memslot ids
-// at or beyond KVM_CAP_NR_MEMSLOTS are EINVAL for KVM_SET_USER_MEMORY_REGION and
-// KVM_GET_DIRTY_LOG.
+// Guards: vCPU ids >= KVM_CAP_MAX_VCPU_ID and slot ids >= KVM_CAP_NR_MEMSLOTS are EINVAL.
+// For KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION and KVM_GET_DIRTY_LOG.
 TEST_F(BadIoctl, OutOfRangeIds) {
   const int max_id = sys().try_check_extension(KVM_CAP_MAX_VCPU_ID).value_or(0);
   for (unsigned long id : {static_cast<unsigned long>(max_id), 0x7fffffffUL, 0xffffffffUL}) {
@@ -277,9 +273,8 @@ int in_child(const std::function<int()>& fn) {
   return WIFSIGNALED(status) ? 256 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
-// Guards: mmap of a vCPU fd: a misaligned offset or zero length is EINVAL; an offset past the
-// kvm_run/PIO/coalesced-MMIO pages maps (KVM's kvm_vcpu_mmap refuses only dirty-ring misuse)
-// but touching it is SIGBUS (kvm_vcpu_fault); VM and system fds have no mmap (ENODEV).
+// Guards: vCPU fd mmap: bad offset/length EINVAL, pages past kvm_run SIGBUS, VM/system fd ENODEV.
+// KVM's kvm_vcpu_mmap() refuses only dirty-ring misuse; kvm_vcpu_fault() gives SIGBUS for other pages.
 TEST_F(BadIoctl, MmapOffsetsOfVcpuFd) {
   const long size = sys().try_vcpu_mmap_size().value_or(0);
   ASSERT_GT(size, 0);
@@ -316,8 +311,8 @@ TEST_F(BadIoctl, MmapOffsetsOfVcpuFd) {
 
 using Churn = kvmx::test::SystemTest;
 
-// Guards: creating and destroying many VMs with vCPUs, memory and a run each, in a bounded loop,
-// keeps working (no leaked fds, memory or ids that make a later round fail).
+// Guards: creating and destroying many VMs with vCPUs, memory and a run each keeps working.
+// Bounded: 12 rounds of 6 VMs.
 TEST_F(Churn, ManyVmsAndVcpus) {
   if (!has_cap(KVM_CAP_MAX_VCPUS)) GTEST_SKIP() << "needs vCPUs: KVM_CAP_MAX_VCPUS is 0";
   const bool immediate_exit = has_cap(KVM_CAP_IMMEDIATE_EXIT);

@@ -127,9 +127,8 @@ class Race : public kvmx::test::GuestTest {
   }
 };
 
-// Guards: KVM_GET_REGS/KVM_SET_REGS from another thread while the vCPU spins in KVM_RUN wait
-// for the vCPU (kicked by signals) and neither crash nor corrupt it: the guest, given stale
-// but valid snapshots of its own loop, still finishes.
+// Guards: KVM_GET/SET_REGS from another thread during KVM_RUN wait for the vCPU and break nothing.
+// The guest, given stale but valid snapshots of its own loop, still finishes.
 TEST_F(Race, SetRegsWhileRunning) {
   auto vcpu = guest().add_vcpu(guest_spin);
   VcpuThread runner(guest(), vcpu);
@@ -160,8 +159,8 @@ TEST_F(Race, SetRegsWhileRunning) {
   EXPECT_TRUE(runner.done()) << "the guest did not finish after " << runner.exits() << " exits";
 }
 
-// Guards: immediate_exit set by another thread, with a signal, gets a spinning vCPU out of
-// KVM_RUN with EINTR; with it set, KVM_RUN returns at once; cleared, the guest runs on.
+// Guards: immediate_exit plus a signal from another thread gets a spinning vCPU out of KVM_RUN.
+// With it set, KVM_RUN returns EINTR at once; cleared, the guest runs on.
 TEST_F(Race, ImmediateExitFromAnotherThread) {
   KVMX_REQUIRE_CAP(KVM_CAP_IMMEDIATE_EXIT);
   auto vcpu = guest().add_vcpu(guest_spin);
@@ -183,8 +182,8 @@ TEST_F(Race, ImmediateExitFromAnotherThread) {
   EXPECT_TRUE(runner.done()) << runner.error();
 }
 
-// Guards: deleting, re-creating and moving a memslot the guest is reading and writing, while
-// its vCPU is in KVM_RUN, neither crashes nor hangs; accesses to the missing slot exit as MMIO.
+// Guards: deleting, re-creating and moving a slot the running guest uses neither crashes nor hangs.
+// Accesses while the slot is missing exit as MMIO.
 TEST_F(Race, MemslotChurnWhileRunning) {
   constexpr std::uint64_t kPages = 8;
   constexpr std::uint64_t kSize = kPages * kPageSize;
@@ -223,9 +222,9 @@ TEST_F(Race, MemslotChurnWhileRunning) {
   EXPECT_NE(*reinterpret_cast<std::uint64_t*>(backing.data()), 0u);
 }
 
-// Guards: closing the VM fd and replacing the vCPU fd (dup2 of /dev/null over it) while the vCPU
-// is in KVM_RUN: the run goes on until kicked, the fd number then reaches /dev/null (ENOTTY), and
-// the VM is torn down when the kvm_run mapping goes. Afterwards the device still creates VMs.
+// Guards: closing the VM fd and replacing the vCPU fd during KVM_RUN is safe.
+// The run goes on until kicked, the fd number then reaches /dev/null (ENOTTY), and the VM is torn down
+// when the kvm_run mapping goes. Afterwards the device still creates VMs.
 TEST_F(Race, CloseFdsWhileRunning) {
   KVMX_REQUIRE_CAP(KVM_CAP_IMMEDIATE_EXIT);
   auto vcpu = guest().add_vcpu(guest_spin);
@@ -246,8 +245,8 @@ TEST_F(Race, CloseFdsWhileRunning) {
   KVMX_EXPECT_OK(sys().try_create_vm());
 }
 
-// Guards: a vCPU halted in the kernel (in-kernel irqchip, interrupts off) wakes for a signal with
-// EINTR, and other threads' vCPU ioctls, waiting meanwhile, then complete.
+// Guards: a vCPU halted in the kernel wakes for a signal; vCPU ioctls waiting meanwhile complete.
+// In-kernel irqchip, interrupts off: only the signal can end the halt.
 TEST_F(Race, SignalWakesHaltedVcpu) {
   KVMX_REQUIRE_CAP(KVM_CAP_IRQCHIP);
   KVMX_REQUIRE_CAP(KVM_CAP_IMMEDIATE_EXIT);

@@ -115,8 +115,7 @@ Bitmap expected_bitmap(std::uint64_t stride, std::uint64_t offset) {
   return b;
 }
 
-// Guards: after each guest round, the log holds exactly the pages written in that round (not
-// earlier rounds, not untouched pages), and reading the log resets it.
+// Guards: each round's log holds exactly the pages written in that round, and reading resets it.
 TEST_P(DirtyLog, WrittenPagesReportedExactly) {
   auto& slot = add_slot(true);
   EXPECT_EQ(harvest(), Bitmap(kPages / 64, 0)) << "dirty before the guest ran";
@@ -152,9 +151,8 @@ TEST_P(DirtyLog, WrittenPagesReportedExactly) {
   KVMX_EXPECT_DONE(guest().run(vcpu));
 }
 
-// Guards: turning logging on for a slot the guest already mapped (huge, when THP backs it)
-// starts from an empty log and then reports each written 4 KiB page on its own; turning it off
-// makes KVM_GET_DIRTY_LOG fail with ENOENT again.
+// Guards: enabling logging on a mapped (maybe huge) slot starts empty, then logs 4 KiB pages.
+// Turning logging off makes KVM_GET_DIRTY_LOG fail with ENOENT again.
 TEST_P(DirtyLog, EnableLoggingOnPopulatedSlot) {
   auto& slot = add_slot(false);
   auto vcpu = guest().add_vcpu(guest_write_selected, {kGpa, kPages});
@@ -177,12 +175,11 @@ TEST_P(DirtyLog, EnableLoggingOnPopulatedSlot) {
   KVMX_EXPECT_DONE(guest().run(vcpu));
 }
 
-// Guards: while a guest vCPU thread keeps writing, every page it wrote after one harvest is
-// reported by the next, and only written pages are reported. As KVM's dirty_log_test: the guest
-// writes the current iteration number into pseudo-random pages; after harvest k (iteration k), a
-// page holds at most k, and an unreported page holding k was stored after harvest k-1 (when the
-// host published k) and not reported by harvest k, so harvest k+1 must report it. Once the guest
-// is done, every page ever reported holds a nonzero value.
+// Guards: while a guest keeps writing, every page written after a harvest is in the next one.
+// As KVM's dirty_log_test: the guest writes the current iteration number into pseudo-random pages;
+// after harvest k (iteration k), a page holds at most k, and an unreported page holding k was
+// stored after harvest k-1 (when the host published k) and not reported by harvest k, so harvest
+// k+1 must report it. Once the guest is done, every page ever reported holds a nonzero value.
 TEST_P(DirtyLog, ConcurrentWritesWhileHarvesting) {
   constexpr std::uint64_t kIterations = 40;
   constexpr auto kInterval = std::chrono::milliseconds(20);
@@ -254,9 +251,9 @@ INSTANTIATE_TEST_SUITE_P(, DirtyLog, ::testing::Bool(), param_name);
 
 using DirtyLogErrors = kvmx::test::VmTest;
 
-// Guards: KVM_GET_DIRTY_LOG errnos (kvm_get_dirty_log_protect): ENOENT for a slot that does not
-// log or does not exist, EINVAL for a slot id >= KVM_CAP_NR_MEMSLOTS or an unknown address space,
-// EFAULT for an unwritable bitmap or argument.
+// Guards: KVM_GET_DIRTY_LOG errnos: ENOENT, EINVAL for bad slot ids, EFAULT for bad pointers.
+// kvm_get_dirty_log_protect(): ENOENT for a slot that does not log or does not exist, EINVAL for a slot
+// id >= KVM_CAP_NR_MEMSLOTS or an unknown address space.
 TEST_F(DirtyLogErrors, Errnos) {
   auto& plain = vm().add_memory(0, 0, 16 * kPageSize);
   (void)plain;

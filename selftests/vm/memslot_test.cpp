@@ -51,8 +51,8 @@ TEST_F(Memslot, CreateDeleteRecreate) {
   KVMX_EXPECT_OK(set(0, kGpa, 0, hva()));
 }
 
-// Guards: deleting a slot that does not exist is EINVAL (__kvm_set_memory_region: size 0 and no
-// old slot), including a slot deleted before.
+// Guards: deleting a slot that does not exist (or no longer does) is EINVAL.
+// __kvm_set_memory_region(): size 0 and no old slot.
 TEST_F(Memslot, DeleteMissingSlotIsEinval) {
   KVMX_EXPECT_ERRNO(set(3, kGpa, 0, hva()), EINVAL);
   KVMX_ASSERT_OK(set(3, kGpa, kSize, hva()));
@@ -77,8 +77,8 @@ TEST_F(Memslot, MisalignedIsEinval) {
   KVMX_EXPECT_OK(set(0, kGpa, kSize, hva()));
 }
 
-// Guards: slot ids: the last id below KVM_CAP_NR_MEMSLOTS works, that id and beyond are EINVAL
-// (kvm_vm_ioctl_set_memory_region checks (u16)slot against KVM_USER_MEM_SLOTS).
+// Guards: slot ids at or beyond KVM_CAP_NR_MEMSLOTS are EINVAL; the last one below works.
+// kvm_vm_ioctl_set_memory_region() checks (u16)slot against KVM_USER_MEM_SLOTS.
 TEST_F(Memslot, SlotIdBeyondNrMemslotsIsEinval) {
   const int n = nr_memslots();
   ASSERT_GT(n, 0);
@@ -87,8 +87,8 @@ TEST_F(Memslot, SlotIdBeyondNrMemslotsIsEinval) {
   KVMX_EXPECT_ERRNO(set(0xffff, kGpa + 4 * kSize, kSize, hva(kSize)), EINVAL);
 }
 
-// Guards: the address-space id in bits 16+ of the slot: ids below KVM_CAP_MULTI_ADDRESS_SPACE
-// are separate GPA spaces (x86 KVM: 2 with SMM, the second for SMRAM), higher ones are EINVAL.
+// Guards: address-space ids (slot bits 16+) below KVM_CAP_MULTI_ADDRESS_SPACE work, higher are EINVAL.
+// x86 KVM has 2 with SMM (the second for SMRAM): a separate GPA space, so no overlap with space 0.
 TEST_F(Memslot, AddressSpaceIdBits) {
   const int spaces = std::max(1, sys().try_check_extension(KVM_CAP_MULTI_ADDRESS_SPACE).value_or(1));
   KVMX_ASSERT_OK(set(0, kGpa, kSize, hva()));
@@ -133,9 +133,9 @@ TEST_F(Memslot, ChangingSizeOrHostAddressIsEinval) {
   KVMX_EXPECT_ERRNO(set(0, kGpa + 0x10000000, kSize, hva(kSize)), EINVAL);  // a move may not change it either
 }
 
-// Guards: flags outside KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY are EINVAL
-// (check_memory_region_flags; bit 2 is KVM_MEM_GUEST_MEMFD from 6.8, valid only with
-// KVM_SET_USER_MEMORY_REGION2).
+// Guards: flags outside KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY are EINVAL.
+// check_memory_region_flags(); bit 2 is KVM_MEM_GUEST_MEMFD from 6.8, valid only with
+// KVM_SET_USER_MEMORY_REGION2.
 TEST_F(Memslot, UnknownFlagsAreEinval) {
   for (std::uint32_t flag : {1u << 2, 1u << 3, 1u << 16, 1u << 31}) {
     KVMX_EXPECT_ERRNO(set(0, kGpa, kSize, hva(), flag), EINVAL) << "flag " << std::hex << flag;
@@ -154,8 +154,7 @@ TEST_F(Memslot, ToggleLogDirtyPages) {
   KVMX_EXPECT_OK(set(1, kGpa + 4 * kSize, kSize, hva(kSize), KVM_MEM_LOG_DIRTY_PAGES));
 }
 
-// Guards: KVM_MEM_READONLY (with KVM_CAP_READONLY_MEM) at creation; adding or removing it on an
-// existing slot is EINVAL.
+// Guards: KVM_MEM_READONLY is set at creation; adding or removing it later is EINVAL.
 TEST_F(Memslot, ReadOnlyCannotBeToggled) {
   KVMX_REQUIRE_CAP(KVM_CAP_READONLY_MEM);
   KVMX_ASSERT_OK(set(0, kGpa, kSize, hva(), KVM_MEM_READONLY));
@@ -165,8 +164,8 @@ TEST_F(Memslot, ReadOnlyCannotBeToggled) {
   KVMX_EXPECT_ERRNO(set(1, kGpa + kSize, kSize, hva(kSize), KVM_MEM_READONLY), EINVAL);
 }
 
-// Guards: sizes beyond what a slot can hold, or that wrap the GPA space, are EINVAL
-// (KVM_MEM_MAX_NR_PAGES, access_ok of the host range, gpa + size overflow).
+// Guards: sizes a slot cannot hold, or that wrap the GPA space, are EINVAL.
+// KVM_MEM_MAX_NR_PAGES, access_ok() of the host range, gpa + size overflow.
 TEST_F(Memslot, TooBigIsEinval) {
   KVMX_EXPECT_ERRNO(set(0, 0, 1ull << 44, hva()), EINVAL);  // 2^32 pages > KVM_MEM_MAX_NR_PAGES
   KVMX_EXPECT_ERRNO(set(0, 0, 1ull << 63, hva()), EINVAL);
@@ -175,8 +174,8 @@ TEST_F(Memslot, TooBigIsEinval) {
   KVMX_EXPECT_OK(set(0, kGpa, kSize, hva()));
 }
 
-// Guards: host addresses outside user space are EINVAL (access_ok); a user address with nothing
-// mapped is accepted, since KVM resolves it only when the guest touches the page.
+// Guards: host addresses outside user space are EINVAL; an unmapped user address is accepted.
+// access_ok() refuses the former; KVM resolves the latter only when the guest touches the page.
 TEST_F(Memslot, BadHostAddresses) {
   KVMX_EXPECT_ERRNO(set(0, kGpa, kSize, 0xffff888000000000ull), EINVAL);  // kernel direct map
   KVMX_EXPECT_ERRNO(set(0, kGpa, kSize, 0xffffffff81000000ull), EINVAL);  // kernel text
@@ -191,8 +190,7 @@ TEST_F(Memslot, BadHostAddresses) {
   KVMX_EXPECT_OK(set(1, kGpa, 0, 0));
 }
 
-// Guards: a few hundred slots (bounded by KVM_CAP_NR_MEMSLOTS) coexist
-// and be deleted again.
+// Guards: a few hundred slots (bounded by KVM_CAP_NR_MEMSLOTS) coexist and are deleted again.
 TEST_F(Memslot, ManySlots) {
   const int n = std::min(nr_memslots(), 256);
   ASSERT_GT(n, 0);

@@ -70,9 +70,9 @@ int ioctl_errno(int fd, unsigned long cmd, unsigned long arg) {
   return r.ok() ? 0 : r.err();
 }
 
-// Guards: vCPU, VM and system fds and the kvm_run mapping may be released in any of the 24 orders;
-// what is still open keeps working (a vCPU outlives its closed VM fd, a VM its closed system fd,
-// the mapping its closed vCPU fd), and the device still creates VMs afterwards.
+// Guards: vCPU, VM and system fds and the kvm_run mapping may be released in any of the 24 orders.
+// What is still open keeps working (a vCPU outlives its VM fd, a VM its system fd, the mapping
+// its vCPU fd), and the device still creates VMs afterwards.
 TEST_F(VmLifecycle, EveryCloseOrderWithLiveMapping) {
   if (!has_cap(KVM_CAP_MAX_VCPUS)) GTEST_SKIP() << "needs vCPUs: KVM_CAP_MAX_VCPUS is 0";
   const bool immediate_exit = has_cap(KVM_CAP_IMMEDIATE_EXIT);
@@ -126,8 +126,8 @@ TEST_F(VmLifecycle, EveryCloseOrderWithLiveMapping) {
   } while (std::next_permutation(order.begin(), order.end()));
 }
 
-// Guards: KVM_GET_VCPU_MMAP_SIZE is a system ioctl giving the kvm_run page, the PIO data page and
-// the coalesced MMIO ring page (x86 KVM: 3 pages); on a VM fd it is an unknown ioctl (ENOTTY).
+// Guards: KVM_GET_VCPU_MMAP_SIZE is 3 pages on the system fd and unknown (ENOTTY) on a VM fd.
+// x86 KVM: the kvm_run page, the PIO data page and the coalesced MMIO ring page.
 TEST_F(VmFd, VcpuMmapSize) {
   auto size = sys().try_vcpu_mmap_size();
   KVMX_ASSERT_OK(size);
@@ -135,8 +135,7 @@ TEST_F(VmFd, VcpuMmapSize) {
   KVMX_EXPECT_ERRNO(ioctl_unchecked(vm().fd(), KVM_GET_VCPU_MMAP_SIZE, 0), ENOTTY);
 }
 
-// Guards: KVM_CHECK_EXTENSION works on a VM fd (KVM_CAP_CHECK_EXTENSION_VM) and, for VM-independent
-// capabilities, agrees with the system fd; unknown capabilities are 0 on both.
+// Guards: KVM_CHECK_EXTENSION on a VM fd agrees with the system fd for VM-independent capabilities.
 TEST_F(VmFd, CheckExtensionOnVmFd) {
   EXPECT_GT(sys().try_check_extension(KVM_CAP_CHECK_EXTENSION_VM).value_or(0), 0);
   for (long cap : std::initializer_list<long>{KVM_CAP_USER_MEMORY, KVM_CAP_NR_MEMSLOTS, KVM_CAP_MAX_VCPUS, KVM_CAP_MAX_VCPU_ID,
@@ -150,8 +149,8 @@ TEST_F(VmFd, CheckExtensionOnVmFd) {
   }
 }
 
-// Guards: a VM and vCPU fd work only in the process that created the VM: from a forked child,
-// VM and vCPU ioctls fail with EIO (kvm->mm != current->mm) while the system fd still answers.
+// Guards: VM and vCPU ioctls from a forked child fail with EIO; the system fd still answers.
+// kvm_vm_ioctl() and kvm_vcpu_ioctl() refuse a caller whose mm is not the VM's.
 TEST_F(VcpuFd, IoctlsFromForkedChildAreEio) {
   const int vm_fd = vm().fd(), vcpu_fd = vcpu().fd(), sys_fd = sys().fd();
   const int status = in_child([&] {
@@ -189,8 +188,8 @@ bool allow_fds(rlim_t n) {
   return setrlimit(RLIMIT_NOFILE, &lim) == 0;
 }
 
-// Guards: a VM takes exactly KVM_CAP_MAX_VCPUS vCPUs (ids 0..max-1) and refuses one more with
-// EINVAL (kvm_vm_ioctl_create_vcpu: created_vcpus >= max_vcpus), and tears all of them down.
+// Guards: a VM takes exactly KVM_CAP_MAX_VCPUS vCPUs and refuses one more with EINVAL.
+// kvm_vm_ioctl_create_vcpu(): created_vcpus >= max_vcpus.
 TEST_F(VmFd, CreateVcpusUpToMaxVcpus) {
   const int max = sys().try_check_extension(KVM_CAP_MAX_VCPUS).value_or(0);
   if (max <= 0) GTEST_SKIP() << "needs vCPUs: KVM_CAP_MAX_VCPUS is 0";
@@ -212,8 +211,7 @@ TEST_F(VmFd, CreateVcpusUpToMaxVcpus) {
   KVMX_EXPECT_OK(sys().try_create_vm());
 }
 
-// Guards: vCPU ids: the highest id below KVM_CAP_MAX_VCPU_ID is accepted, that id and beyond are
-// EINVAL, and a duplicate id is EEXIST (kvm_vm_ioctl_create_vcpu).
+// Guards: vCPU ids below KVM_CAP_MAX_VCPU_ID work, others are EINVAL, a duplicate is EEXIST.
 TEST_F(VmFd, VcpuIdLimitsAndDuplicates) {
   if (!has_cap(KVM_CAP_MAX_VCPUS)) GTEST_SKIP() << "needs vCPUs: KVM_CAP_MAX_VCPUS is 0";
   const int max_id = sys().try_check_extension(KVM_CAP_MAX_VCPU_ID).value_or(0);
@@ -247,10 +245,9 @@ int module_refcnt(const std::string& module) {
   return f ? n : -1;
 }
 
-// Guards: an open VM fd alone pins the vendor module (its file operations name the module as
-// owner): delete_module(O_NONBLOCK) fails with EWOULDBLOCK (kernel/module/main.c try_stop_module():
-// the refcount is not zero), and closing the VM drops the reference again. The system fd the VM
-// came from is closed first, since an open device fd pins the module too.
+// Guards: an open VM fd alone pins the vendor module: delete_module(O_NONBLOCK) is EWOULDBLOCK.
+// The VM's file operations name the module as owner; try_stop_module() (kernel/module/main.c) refuses a
+// nonzero refcount with EWOULDBLOCK. The system fd is closed first, since it pins the module too.
 TEST_F(VmLifecycle, OpenVmFdPinsVendorModule) {
   const std::string module = vendor_module();
   if (module.empty()) GTEST_SKIP() << "not in a test host: KVMX_IMPL and KVMX_CPU name no vendor module";
@@ -293,8 +290,7 @@ TEST_F(VmGuest, GuestAndHostShareSlotMemory) {
   KVMX_EXPECT_DONE(guest().run(vcpu));
 }
 
-// Guards: a moved slot (same memory, new GPA) shows the guest the same bytes at the new address,
-// and the old address is no longer memory (the guest's read exits as MMIO).
+// Guards: a moved slot shows the guest the same bytes at the new GPA; the old GPA exits as MMIO.
 TEST_F(VmGuest, MovedSlotKeepsContents) {
   constexpr std::uint64_t kMovedGpa = kExtraGpa + 0x200000;
   auto& slot = guest().vm().add_memory(1, kExtraGpa, kPageSize);
@@ -322,8 +318,7 @@ TEST_F(VmGuest, MovedSlotKeepsContents) {
   EXPECT_FALSE(std::get<kvmx::exit::Mmio>(e).is_write);
 }
 
-// Guards: a KVM_MEM_READONLY slot: guest reads see host data, guest writes exit to userspace as
-// MMIO writes with the written value and leave the memory unchanged.
+// Guards: KVM_MEM_READONLY: guest reads see host data, writes exit as MMIO and change nothing.
 TEST_F(VmGuest, ReadOnlySlotWritesExitAsMmio) {
   KVMX_REQUIRE_CAP(KVM_CAP_READONLY_MEM);
   auto& slot = guest().vm().add_memory(1, kExtraGpa, kPageSize, {.read_only = true});
