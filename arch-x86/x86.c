@@ -311,10 +311,69 @@ long kvmx_vcpu_msrs(struct kvmx_vcpu *vcpu, struct kvm_msrs __user *umsrs, bool 
 	return r;
 }
 
+/* Bits the CPU derives from its state (KVM's __kvm_update_cpuid_runtime()). */
+static void kvmx_cpuid_runtime_mask(const struct kvm_cpuid_entry2 *e, u32 *ebx,
+				    u32 *ecx, u32 *edx)
+{
+	*ebx = e->ebx;
+	*ecx = e->ecx;
+	*edx = e->edx;
+	if (e->function == 1) {
+		*ecx &= ~BIT(X86_FEATURE_OSXSAVE & 31);
+		*edx &= ~BIT(X86_FEATURE_APIC & 31);
+	} else if (e->function == 7 && e->index == 0) {
+		*ecx &= ~BIT(X86_FEATURE_OSPKE & 31);
+	} else if (e->function == 0xd && (e->index == 0 || e->index == 1)) {
+		*ebx = 0;	/* the XSAVE size of the current XCR0/XSS */
+	}
+}
+
+/*
+ * Once a vCPU has run, KVM takes KVM_SET_CPUID2 only when it changes
+ * nothing (kvm_cpuid_check_equal()): the guest may already have acted on
+ * what it read.  Bits the CPU keeps in step with its state are not compared.
+ */
+static bool kvmx_cpuid_equal(struct kvmx_vcpu *vcpu, const struct kvm_cpuid_entry2 *e2,
+			     int nent)
+{
+	int i;
+
+	if (nent != vcpu->cpuid_nent)
+		return false;
+	for (i = 0; i < nent; i++) {
+		const struct kvm_cpuid_entry2 *a = &vcpu->cpuid_entries[i], *b = &e2[i];
+		u32 abx, acx, adx, bbx, bcx, bdx;
+
+		kvmx_cpuid_runtime_mask(a, &abx, &acx, &adx);
+		kvmx_cpuid_runtime_mask(b, &bbx, &bcx, &bdx);
+		if (a->function != b->function || a->index != b->index ||
+		    a->flags != b->flags || a->eax != b->eax ||
+		    abx != bbx || acx != bcx || adx != bdx)
+			return false;
+	}
+	return true;
+}
+
+/* The checks of KVM's kvm_check_cpuid() that apply to what kvmx offers. */
+static int kvmx_check_cpuid(const struct kvm_cpuid_entry2 *e2, int nent)
+{
+	int i;
+
+	for (i = 0; i < nent; i++) {
+		u32 vaddr_bits = (e2[i].eax >> 8) & 0xff;
+
+		if (e2[i].function == 0x80000008 && vaddr_bits != 0 &&
+		    vaddr_bits != 48 && vaddr_bits != 57)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 long kvmx_vcpu_set_cpuid2(struct kvmx_vcpu *vcpu, struct kvm_cpuid2 __user *ucpuid)
 {
 	struct kvm_cpuid_entry2 *entries = NULL;
 	struct kvm_cpuid2 cpuid;
+	long r;
 
 	lockdep_assert_held(&vcpu->mutex);
 	if (copy_from_user(&cpuid, ucpuid, sizeof(cpuid)))
@@ -325,6 +384,16 @@ long kvmx_vcpu_set_cpuid2(struct kvmx_vcpu *vcpu, struct kvm_cpuid2 __user *ucpu
 		entries = memdup_user(ucpuid->entries, cpuid.nent * sizeof(*entries));
 		if (IS_ERR(entries))
 			return PTR_ERR(entries);
+	}
+	if (vcpu->has_run) {
+		r = kvmx_cpuid_equal(vcpu, entries, cpuid.nent) ? 0 : -EINVAL;
+		kfree(entries);
+		return r;
+	}
+	r = kvmx_check_cpuid(entries, cpuid.nent);
+	if (r) {
+		kfree(entries);
+		return r;
 	}
 	kfree(vcpu->cpuid_entries);
 	vcpu->cpuid_entries = entries;

@@ -189,7 +189,11 @@ static int kvmx_vcpu_run_loop(struct kvmx_vcpu *vcpu)
 			return -EINTR;
 		}
 		cond_resched();
+		/* Pairs with KVMX_KILL_VM_ON()'s WRITE_ONCE: a dead VM runs no more. */
+		if (READ_ONCE(vcpu->vm->dead))
+			return -EIO;
 
+		vcpu->has_run = true;
 		r = kvmx_vendor->vcpu_run(vcpu);
 		if (r <= 0)
 			return r;

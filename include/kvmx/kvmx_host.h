@@ -208,6 +208,8 @@ struct kvmx_vcpu {
 	struct pid *pid;
 
 	int mode;			/* enum kvmx_vcpu_mode */
+	/* Entered the guest at least once (KVM's kvm_vcpu_has_run()). */
+	bool has_run;
 	unsigned long requests;		/* KVMX_REQ_* bits, atomic bitops */
 
 	unsigned long regs[KVMX_NR_REGS];
