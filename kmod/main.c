@@ -181,6 +181,9 @@ static long kvmx_check_vcpu_extension(long cap)
 	case KVM_CAP_IMMEDIATE_EXIT:
 	case KVM_CAP_VCPU_EVENTS:
 	case KVM_CAP_GET_MSR_FEATURES:
+	case KVM_CAP_USER_NMI:
+	case KVM_CAP_MP_STATE:
+	case KVM_CAP_INTERNAL_ERROR_DATA:
 		return 1;
 	case KVM_CAP_NR_VCPUS:
 		return min_t(int, num_online_cpus(), KVMX_MAX_VCPUS);

@@ -486,6 +486,20 @@ static long kvmx_vcpu_ioctl_locked(struct kvmx_vcpu *vcpu, unsigned int ioctl,
 	}
 	case KVM_SET_SIGNAL_MASK:
 		return kvmx_vcpu_set_signal_mask(vcpu, argp);
+	case KVM_GET_MP_STATE: {
+		/* Without an in-kernel local APIC every vCPU is always runnable. */
+		struct kvm_mp_state mp_state = { .mp_state = KVM_MP_STATE_RUNNABLE };
+
+		return copy_to_user(argp, &mp_state, sizeof(mp_state)) ? -EFAULT : 0;
+	}
+	case KVM_SET_MP_STATE: {
+		struct kvm_mp_state mp_state;
+
+		if (copy_from_user(&mp_state, argp, sizeof(mp_state)))
+			return -EFAULT;
+		/* As KVM without an in-kernel irqchip: only RUNNABLE. */
+		return mp_state.mp_state == KVM_MP_STATE_RUNNABLE ? 0 : -EINVAL;
+	}
 	default:
 		r = -EINVAL;
 	}
