@@ -536,10 +536,10 @@ int svm_get_msr(struct kvmx_vcpu *vcpu, u32 index, u64 *data, bool host)
 		*data = s->sysenter_cs;
 		break;
 	case MSR_IA32_SYSENTER_ESP:
-		*data = s->sysenter_esp;
+		*data = (u32)s->sysenter_esp | ((u64)svm->sysenter_esp_hi << 32);
 		break;
 	case MSR_IA32_SYSENTER_EIP:
-		*data = s->sysenter_eip;
+		*data = (u32)s->sysenter_eip | ((u64)svm->sysenter_eip_hi << 32);
 		break;
 	case MSR_IA32_TSC:
 		*data = rdtsc() + svm->vmcb->control.tsc_offset;
@@ -570,6 +570,20 @@ static bool svm_pat_valid(u64 pat)
 			return false;
 	}
 	return true;
+}
+
+/* "GenuineIntel" in CPUID leaf 0's EBX, EDX, ECX. */
+#define SVM_INTEL_EBX	0x756e6547
+#define SVM_INTEL_EDX	0x49656e69
+#define SVM_INTEL_ECX	0x6c65746e
+
+/* The guest's CPUID says GenuineIntel (KVM's guest_cpuid_is_intel()). */
+static bool svm_guest_is_intel(struct kvmx_vcpu *vcpu)
+{
+	const struct kvm_cpuid_entry2 *e = kvmx_find_cpuid_entry(vcpu, 0, 0);
+
+	return e && e->ebx == SVM_INTEL_EBX && e->ecx == SVM_INTEL_ECX &&
+	       e->edx == SVM_INTEL_EDX;
 }
 
 int svm_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
@@ -616,11 +630,18 @@ int svm_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 	case MSR_IA32_SYSENTER_CS:
 		s->sysenter_cs = data;
 		break;
+	/*
+	 * AMD CPUs keep 32 bits of SYSENTER_ESP/EIP (SYSENTER is legacy-mode
+	 * only there); as KVM, only a guest told it is on Intel gets the high
+	 * halves, kept aside and never seen by the hardware.
+	 */
 	case MSR_IA32_SYSENTER_ESP:
-		s->sysenter_esp = data;
+		s->sysenter_esp = (u32)data;
+		svm->sysenter_esp_hi = svm_guest_is_intel(vcpu) ? data >> 32 : 0;
 		break;
 	case MSR_IA32_SYSENTER_EIP:
-		s->sysenter_eip = data;
+		s->sysenter_eip = (u32)data;
+		svm->sysenter_eip_hi = svm_guest_is_intel(vcpu) ? data >> 32 : 0;
 		break;
 	case MSR_IA32_TSC:
 		svm->vmcb->control.tsc_offset = data - rdtsc();

@@ -33,6 +33,8 @@ struct vcpu_svm {
 	u64 apic_base;
 	u64 misc_enable;
 	u64 tsc_offset;
+	u32 sysenter_esp_hi;	/* guests with Intel CPUID only, see svm_set_msr() */
+	u32 sysenter_eip_hi;
 	bool nmi_masked;
 	bool vintr_requested;
 
