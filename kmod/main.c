@@ -305,7 +305,8 @@ static int kvmx_check_vendor_ops(const struct kvmx_vendor_ops *ops)
  * @ops: the backend's hooks; must stay valid until kvmx_unregister_vendor()
  * @owner: the backend module; every kvmx file pins it
  *
- * Returns 0, -EBUSY if a backend is already registered, -EINVAL if @ops lacks
+ * Returns 0, -EEXIST if a backend is already registered (as KVM answers a
+ * second vendor module), what @ops->check_hardware() returns, -EINVAL if @ops lacks
  * a mandatory hook, or the error from registering the device node.
  */
 int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner)
@@ -318,10 +319,13 @@ int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner
 
 	mutex_lock(&kvmx_vendor_lock);
 	if (kvmx_vendor) {
-		pr_err("backend %s already registered\n", kvmx_vendor->name);
-		r = -EBUSY;
+		pr_err("already loaded vendor module '%s'\n", kvmx_vendor->name);
+		r = -EEXIST;
 		goto out_unlock;
 	}
+	r = ops->check_hardware();
+	if (r)
+		goto out_unlock;
 	kvmx_vendor = ops;
 	kvmx_chardev_ops.owner = owner;
 	kvmx_vm_set_owner(owner);

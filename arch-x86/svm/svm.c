@@ -732,8 +732,11 @@ static int svm_vm_init(struct kvmx_vm *vm)
 	return 0;
 }
 
+static int svm_check_hardware(void);
+
 static const struct kvmx_vendor_ops svm_ops = {
 	.name = "amd-svm",
+	.check_hardware = svm_check_hardware,
 	.vm_size = sizeof(struct kvmx_svm_vm),
 	.vcpu_size = sizeof(struct vcpu_svm),
 	.hardware_enable = svm_hardware_enable,
@@ -837,9 +840,6 @@ static int __init svm_init(void)
 {
 	int r;
 
-	r = svm_check_hardware();
-	if (r)
-		return r;
 	svm_has_flush_by_asid = boot_cpu_has(X86_FEATURE_FLUSHBYASID);
 	if (boot_cpu_has(X86_FEATURE_XSAVE))
 		svm_host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);

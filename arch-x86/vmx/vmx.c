@@ -21,8 +21,11 @@ static int vmx_vm_init(struct kvmx_vm *vm)
 	return 0;
 }
 
+static int vmx_check_hardware(void);
+
 static const struct kvmx_vendor_ops vmx_ops = {
 	.name = "intel-vmx",
+	.check_hardware = vmx_check_hardware,
 	.vm_size = sizeof(struct kvmx_vmx_vm),
 	.vm_init = vmx_vm_init,
 };
@@ -58,11 +61,6 @@ static int vmx_check_hardware(void)
 
 static int __init vmx_init(void)
 {
-	int r;
-
-	r = vmx_check_hardware();
-	if (r)
-		return r;
 	return kvmx_register_vendor(&vmx_ops, THIS_MODULE);
 }
 

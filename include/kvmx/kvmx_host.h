@@ -54,6 +54,13 @@ enum kvmx_reg {
  */
 struct kvmx_vendor_ops {
 	const char *name;
+	/*
+	 * Whether this CPU can run the backend: 0, or -EOPNOTSUPP (no SVM/VMX,
+	 * or the firmware disabled it) or -EBUSY (another hypervisor owns it),
+	 * with a message.  Called by kvmx_register_vendor() once it knows no
+	 * other backend is registered, the order in-tree KVM checks in.
+	 */
+	int (*check_hardware)(void);
 	/* Size of the vendor's VM object, which embeds struct kvmx_vm first. */
 	size_t vm_size;
 	/* Size of the vendor's vCPU object, which embeds struct kvmx_vcpu first. */

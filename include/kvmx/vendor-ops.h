@@ -18,6 +18,9 @@
 #error "define KVMX_VENDOR_OP, KVMX_VENDOR_OP_VCPU and KVMX_VENDOR_OP_OPTIONAL before including"
 #endif
 
+/* Can this CPU run the backend at all?  Asked at registration. */
+KVMX_VENDOR_OP(check_hardware)
+
 /* Per-CPU virtualization on/off, driven by the core's VM count and CPU hotplug. */
 KVMX_VENDOR_OP_VCPU(hardware_enable)
 KVMX_VENDOR_OP_VCPU(hardware_disable)
