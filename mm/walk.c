@@ -60,7 +60,7 @@ struct walk_params {
 	u64 pdptes[4];
 };
 
-enum kvmx_paging_mode kvmx_paging_mode(const struct kvmx_paging *p)
+enum kvmx_paging_mode kvmx_paging_mode_of(const struct kvmx_paging *p)
 {
 	if (!(p->cr0 & KVMX_CR0_PG))
 		return KVMX_PAGING_OFF;
@@ -76,7 +76,7 @@ union kvmx_walk_role kvmx_walk_role(const struct kvmx_paging *p)
 	union kvmx_walk_role r = { .word = 0 };
 	int m = p->maxphyaddr ? p->maxphyaddr : 52;
 
-	r.mode = kvmx_paging_mode(p);
+	r.mode = kvmx_paging_mode_of(p);
 	if (r.mode == KVMX_PAGING_OFF)
 		return r;
 	r.wp = !!(p->cr0 & KVMX_CR0_WP);

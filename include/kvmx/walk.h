@@ -173,7 +173,7 @@ struct kvmx_walk_result {
 #define KVMX_WALK_OK		0
 #define KVMX_WALK_FAULT		1	/* deliver #PF(error_code), CR2 = the address */
 
-enum kvmx_paging_mode kvmx_paging_mode(const struct kvmx_paging *p);
+enum kvmx_paging_mode kvmx_paging_mode_of(const struct kvmx_paging *p);
 union kvmx_walk_role kvmx_walk_role(const struct kvmx_paging *p);
 int kvmx_walk(const struct kvmx_paging *p, const struct kvmx_walk_ops *ops,
 	      void *ctx, u64 gva, u32 access, struct kvmx_walk_result *res);
