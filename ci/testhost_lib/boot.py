@@ -16,6 +16,7 @@ from .initramfs import (
     ConfigScript,
     build_archive,
     drain_helper,
+    other_vendor_modules,
     plan_loads,
     render_init,
     render_shell_init,
@@ -59,11 +60,13 @@ def _prepare(plan: BootPlan, opts: RunOptions, init_for: Callable[[Sequence[Conf
     require_tools(dict(host.ops.tools))
     kernel = layout.vmlinuz(plan.kernel)
     tree = layout.module_tree(plan.kernel)
-    scripts = [ConfigScript(c, plan_loads(layout, tree, c, opts.module_params))
+    scripts = [ConfigScript(c, plan_loads(layout, tree, c, opts.module_params),
+                            tuple(other_vendor_modules(layout, tree, c)))
                for c in plan.configs]
     suites = {name: layout.suite(name) for name in plan.suites}
     init = init_for(scripts)
     modules = [load.module for script in scripts for load in script.loads]
+    modules += [m for script in scripts for m in script.other]
     drain = drain_helper(layout.results / ".cache")
     _fresh(workdir)
     initrd = workdir / "initrd.gz"

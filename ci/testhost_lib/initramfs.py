@@ -24,6 +24,7 @@ BUSYBOX = Path("/bin/busybox")
 MODULE_DIR = "/lib/modules"
 SUITE_DIR = "/suites"
 DRAIN = "/bin/th-drain"
+OTHER_VENDOR_RESULT = "/tmp/kvmx-other-vendor"
 DRAIN_SOURCE = Path(__file__).with_name("th-drain.c")
 
 
@@ -98,6 +99,9 @@ class ModuleLoad:
 class ConfigScript:
     config: Config
     loads: tuple[ModuleLoad, ...]
+    # The other CPU maker's module of this implementation, after what it needs: /init tries it
+    # once everything but this configuration's vendor module is loaded (see other_vendor()).
+    other: tuple[Module, ...] = ()
 
 
 def mmu_param(config: Config) -> str:
@@ -140,6 +144,24 @@ def plan_loads(
         params.extend(extra.get(mod.name, ()))
         loads.append(ModuleLoad(mod, tuple(params)))
     return tuple(loads)
+
+
+def other_vendor_modules(layout: Layout, tree: ModuleTree, config: Config) -> list[Module]:
+    """The other CPU maker's module of this implementation, with what it needs.
+
+    Carried in the initramfs but never loaded by /init: the `modules` suite
+    checks that it refuses to load on this CPU.
+    """
+    other = Cpu.INTEL if config.cpu is Cpu.AMD else Cpu.AMD
+    name = vendor_module(other, config.impl)
+    try:
+        if config.impl is Impl.KVM:
+            return tree.load_order(name)
+        path = layout.kvmx_module(config.kernel, name)
+        info = modinfo(path.read_bytes())
+        return [Module(info.get("name", name.replace("-", "_")), path.name, path)]
+    except ModuleError as err:
+        raise HarnessError(f"{config.name}: {err}: run `make kernels`") from err
 
 
 # ---------------------------------------------------------------- /init
@@ -190,6 +212,25 @@ unload() {{
 	LOADED=
 	return $ret
 }}
+# Try the other CPU maker's module, given as NAME FILE pairs with what it needs first (loaded
+# here only if missing, removed again after), before this configuration's own vendor module is
+# in: the refusal a CPU without SVM/VMX gets. The modules suite reads the outcome from
+# $KVMX_OTHER_VENDOR_RESULT.
+other_vendor() {{
+	added=
+	while [ $# -gt 2 ]; do
+		if [ ! -e "/sys/module/$1" ] && insmod "$2" 2>/dev/null; then
+			added="$1 $added"
+		fi
+		shift 2
+	done
+	out=$(insmod "$2" 2>&1)
+	rc=$?
+	printf 'rc=%s\n%s\n' "$rc" "$out" >"$KVMX_OTHER_VENDOR_RESULT"
+	[ $rc -eq 0 ] && rmmod "$1"
+	for n in $added; do rmmod "$n"; done
+	return 0
+}}
 wait_dev() {{
 	i=0
 	while [ ! -c "$1" ]; do
@@ -227,12 +268,18 @@ def _q(word: str) -> str:
 
 def _config_env(config: Config) -> str:
     return (f"export KVMX_DEVICE={config.device} KVMX_IMPL={config.impl.value} "
-            f"KVMX_CPU={config.cpu.value} KVMX_MMU={config.mmu.value}")
+            f"KVMX_CPU={config.cpu.value} KVMX_MMU={config.mmu.value} "
+            f"KVMX_MODULE_DIR={MODULE_DIR} KVMX_OTHER_VENDOR_RESULT={OTHER_VENDOR_RESULT}")
 
 
 def _load_chain(script: ConfigScript) -> str:
     calls = []
-    for load in script.loads:
+    for i, load in enumerate(script.loads):
+        if script.other and i == len(script.loads) - 1:
+            words = ["other_vendor"]
+            for mod in script.other:
+                words += [mod.name, f"{MODULE_DIR}/{mod.filename}"]
+            calls.append(" ".join(_q(w) for w in words))
         words = ["load", load.module.name, f"{MODULE_DIR}/{load.module.filename}", *load.params]
         calls.append(" ".join(_q(w) for w in words))
     return " &&\n\t".join(calls) if calls else "true"

@@ -16,6 +16,7 @@ from testhost_lib.initramfs import (
     ConfigScript,
     ModuleLoad,
     build_archive,
+    other_vendor_modules,
     plan_loads,
     render_init,
     render_shell_init,
@@ -227,3 +228,21 @@ def test_load_with_no_modules_is_valid(fake_build: Layout) -> None:
     empty = ConfigScript(script.config, ())
     assert "if true; then" in render_init("b", [empty], ["smoke"])
     assert isinstance(script.loads[0], ModuleLoad)
+
+
+def test_other_vendor_module_is_tried_before_the_vendor(fake_build: Layout) -> None:
+    tree = fake_build.module_tree("6.1")
+    out = []
+    for impl in (Impl.KVM, Impl.KVMX):
+        config = Config("6.1", Cpu.AMD, impl, Mmu.TDP)
+        out.append(ConfigScript(config, plan_loads(fake_build, tree, config),
+                                tuple(other_vendor_modules(fake_build, tree, config))))
+    text = render_init("boot-amd-6.1", out, ["modules"])
+    # In-tree: kvm is already in when kvm-intel is tried; kvm_amd comes after the try.
+    assert ("\tother_vendor kvm /lib/modules/kvm.ko kvm_intel /lib/modules/kvm-intel.ko &&\n"
+            "\tload kvm_amd /lib/modules/kvm-amd.ko npt=1; then") in text
+    assert ("load kvmx /lib/modules/kvmx.ko tdp=1 &&\n"
+            "\tother_vendor kvmx_intel /lib/modules/kvmx-intel.ko &&\n"
+            "\tload kvmx_amd /lib/modules/kvmx-amd.ko; then") in text
+    assert "KVMX_OTHER_VENDOR_RESULT=/tmp/kvmx-other-vendor" in text
+    subprocess.run(["busybox", "sh", "-n", "-c", text], check=True)
