@@ -238,8 +238,10 @@ def test_other_vendor_module_is_tried_before_the_vendor(fake_build: Layout) -> N
         out.append(ConfigScript(config, plan_loads(fake_build, tree, config),
                                 tuple(other_vendor_modules(fake_build, tree, config))))
     text = render_init("boot-amd-6.1", out, ["modules"])
-    # In-tree: kvm is already in when kvm-intel is tried; kvm_amd comes after the try.
-    assert ("\tother_vendor kvm /lib/modules/kvm.ko kvm_intel /lib/modules/kvm-intel.ko &&\n"
+    # In-tree: what kvm-intel needs comes first (other_vendor skips what is loaded); kvm_amd
+    # comes after the try.
+    assert ("\tother_vendor irqbypass /lib/modules/irqbypass.ko kvm /lib/modules/kvm.ko "
+            "kvm_intel /lib/modules/kvm-intel.ko &&\n"
             "\tload kvm_amd /lib/modules/kvm-amd.ko npt=1; then") in text
     assert ("load kvmx /lib/modules/kvmx.ko tdp=1 &&\n"
             "\tother_vendor kvmx_intel /lib/modules/kvmx-intel.ko &&\n"
