@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from pathlib import Path
 from types import FrameType
 from typing import Callable, Sequence, TypeVar
 
@@ -110,6 +111,9 @@ def _common(p: argparse.ArgumentParser, batch: bool) -> None:
                    help="append ARG to the test host's kernel command line")
     p.add_argument("--module-param", action="append", default=[], type=_module_param,
                    metavar="MOD.KEY=VAL", help="extra parameter for a module, e.g. kvmx.foo=1")
+    p.add_argument("--results", type=Path, metavar="DIR",
+                   help="keep logs and results under DIR instead of build/testhost "
+                        "(lets several people run the same cell at once)")
     if batch:
         p.add_argument("--suite-timeout", type=int, metavar="SECONDS",
                        help="kill a suite in the guest after SECONDS of guest time "
@@ -167,7 +171,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
     for module, param in args.module_param:
         params[module] = params.get(module, ()) + (param,)
     return RunOptions(
-        layout=Layout(),
+        layout=Layout(results_dir=args.results.resolve() if args.results else None),
         timeout=args.timeout,
         suite_timeout=getattr(args, "suite_timeout", None),
         kernel_args=tuple(args.kernel_arg),
