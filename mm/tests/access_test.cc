@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //
-// The access-permutation matrix (access_matrix.h) against kvmx_walk(): for
+// The access-permutation matrix (access_matrix.hpp) against kvmx_walk(): for
 // each paging mode and leaf size, every U/S, R/W, XD combination in every
 // entry that carries rights, times every access and CPU state.  Checks the
 // fault decision, the whole error code, and the accessed/dirty updates (A in
@@ -11,8 +11,8 @@
 #include <sstream>
 #include <vector>
 
-#include "access_matrix.h"
-#include "guest_mem.h"
+#include "access_matrix.hpp"
+#include "guest_mem.hpp"
 
 namespace {
 

@@ -15,7 +15,7 @@
 //    keys, unreadable tables.
 #include <gtest/gtest.h>
 
-#include "guest_mem.h"
+#include "guest_mem.hpp"
 
 namespace {
 
