@@ -84,13 +84,18 @@ void guest_read_efer() {
   GUEST_DONE();
 }
 
-// Report XMM0 as the host set it, then load XMM1 for the host to read after HLT.
+// Report XMM0 and MXCSR as the host set them (guest code is general-registers-only, so the
+// compiler keeps nothing in XMM registers and they need no clobbers), then load XMM1 and MXCSR for the host to read
+// after HLT.
 void guest_xmm() {
   uint64_t lo, hi;
-  asm volatile("movq %%xmm0, %0; movhlps %%xmm0, %%xmm2; movq %%xmm2, %1" : "=r"(lo), "=r"(hi));
-  GUEST_SYNC(1, lo, hi);
-  const uint64_t v = 0x1122334455667788ull;
-  asm volatile("movq %0, %%xmm1" ::"r"(v));
+  uint32_t mxcsr;
+  asm volatile("movq %%xmm0, %0; movhlps %%xmm0, %%xmm2; movq %%xmm2, %1; stmxcsr %2"
+               : "=r"(lo), "=r"(hi), "=m"(mxcsr));
+  GUEST_SYNC(1, lo, hi, mxcsr);
+  const uint64_t v = kGuestXmm1;
+  const uint32_t new_mxcsr = kGuestMxcsr;
+  asm volatile("movq %0, %%xmm1; ldmxcsr %1" ::"r"(v), "m"(new_mxcsr));
   hlt();
   GUEST_DONE();
 }

@@ -8,6 +8,8 @@ namespace regs_suite {
 // RAX..R15 in kvm_regs order, then RFLAGS, as regs_guest_report_gprs saw them at entry.
 extern volatile uint64_t g_gprs[17];
 inline constexpr uint32_t kCpuidLeaf = 0x40000000;
+inline constexpr uint64_t kGuestXmm1 = 0x1122334455667788ull;  // guest_xmm loads it into XMM1
+inline constexpr uint32_t kGuestMxcsr = 0x1f80 | 0x2000;       // and this MXCSR (round down)
 
 void guest_rdmsrs(uint32_t a, uint32_t b, uint32_t c);
 void guest_wrmsr(uint32_t index, uint64_t value);

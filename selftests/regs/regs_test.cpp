@@ -112,49 +112,115 @@ TEST_F(Regs, EferFromSregsSeenByGuest) {
             x86::kEferNxe | x86::kEferLme | x86::kEferLma);
 }
 
-// Guards: KVM_SET_FPU then KVM_GET_FPU keeps the x87 control word, MXCSR, x87 and XMM registers;
-// the guest sees the host's XMM0, and the host sees the guest's XMM1 after HLT.
-TEST_F(Regs, FpuRoundTripAndGuestXmm) {
-  auto vcpu = guest().add_vcpu(guest_xmm);
-  // KVM_SET_FPU writes the legacy (FXSAVE) area of KVM's XSAVE buffer but leaves XSTATE_BV alone.
-  // On a fresh vCPU the x87 and SSE components are in their initial state (bits clear), so XRSTOR
-  // at entry would ignore the values: the guest would see zeroed XMM registers while
-  // KVM_GET_FPU reads them back (seen with KVM 6.1 on SVM). Mark the components present through
-  // KVM_SET_XSAVE first, as a VMM restoring state with both ioctls does.
-  if (has_cap(KVM_CAP_XSAVE)) {
-    auto xsave = std::make_unique<kvm_xsave>();
-    vcpu.ioctl(op::get_xsave, xsave.get());
-    reinterpret_cast<std::uint8_t*>(xsave->region)[512] |= 0x3;
-    vcpu.ioctl(op::set_xsave, xsave.get());
-  }
+// The legacy (FXSAVE) area of the XSAVE buffer: MXCSR at 24, XMM0-15 from 160, XSTATE_BV at 512.
+constexpr std::size_t kXsaveMxcsr = 24, kXsaveXmm = 160, kXsaveXstateBv = 512;
+
+std::uint32_t xsave_mxcsr(const kvm_xsave& xsave) {
+  std::uint32_t v;
+  std::memcpy(&v, reinterpret_cast<const std::uint8_t*>(xsave.region) + kXsaveMxcsr, 4);
+  return v;
+}
+
+// Guards: KVM_SET_FPU then KVM_GET_FPU keeps the x87 registers, FCW/FSW/FTW, last opcode/IP/DP
+// and XMM0-15; MXCSR is not part of the transfer in either direction.
+TEST_F(Regs, FpuRoundTrip) {
+  auto vcpu = guest().add_vcpu(regs_guest_report_gprs);
   kvm_fpu fpu = vcpu.get_fpu();
-  fpu.fcw = 0x37f;
-  fpu.mxcsr = 0x1f80;
+  fpu.fcw = 0x27f;
+  fpu.fsw = 0x3800;  // TOP = 7
+  fpu.ftwx = 0x80;   // abridged tag: ST(7) valid
+  fpu.last_opcode = 0x5d9;
+  fpu.last_ip = 0x401234;
+  fpu.last_dp = 0x602468;
+  for (int i = 0; i < 8; ++i) {
+    for (int b = 0; b < 10; ++b) fpu.fpr[i][b] = static_cast<__u8>(0xa0 + i * 10 + b);
+  }
   for (int i = 0; i < 16; ++i) {
     for (int b = 0; b < 16; ++b) fpu.xmm[i][b] = static_cast<__u8>(i * 16 + b);
   }
-  for (int b = 0; b < 10; ++b) fpu.fpr[0][b] = static_cast<__u8>(0xa0 + b);
+  // KVM copies neither way between kvm_fpu.mxcsr and the guest's MXCSR:
+  // kvm_arch_vcpu_ioctl_set_fpu/get_fpu (x86.c, 6.1 and 6.12) move only the fields above, and
+  // KVM_GET_FPU returns a kzalloc'ed struct, so MXCSR reads back as 0. Hence a value with reserved
+  // bits set is accepted, and the guest's MXCSR stays as KVM_SET_XSAVE left it.
+  fpu.mxcsr = 0xffff7fc0;
+  // Prime through KVM_SET_XSAVE first, as a VMM restoring with both ioctls does: KVM_GET_XSAVE
+  // reports a component whose XSTATE_BV bit is clear from the initial state rather than from the
+  // buffer, so only with x87/SSE marked present does it show what KVM_SET_FPU left there.
+  constexpr std::uint32_t kPrimedMxcsr = 0x1f80 | 0x6000;  // round toward zero
+  const bool xsave = has_cap(KVM_CAP_XSAVE);
+  if (xsave) {
+    auto buf = std::make_unique<kvm_xsave>();
+    vcpu.ioctl(op::get_xsave, buf.get());
+    auto* bytes = reinterpret_cast<std::uint8_t*>(buf->region);
+    std::memcpy(bytes + kXsaveMxcsr, &kPrimedMxcsr, 4);
+    bytes[kXsaveXstateBv] |= 0x3;
+    vcpu.ioctl(op::set_xsave, buf.get());
+  }
   vcpu.set_fpu(fpu);
-  const kvm_fpu got = vcpu.get_fpu();
+  kvm_fpu got;
+  std::memset(&got, 0x5a, sizeof got);  // KVM overwrites all of it, MXCSR and padding included
+  vcpu.ioctl(op::get_fpu, &got);
   EXPECT_EQ(got.fcw, fpu.fcw);
-  EXPECT_EQ(got.mxcsr, fpu.mxcsr);
+  EXPECT_EQ(got.fsw, fpu.fsw);
+  EXPECT_EQ(got.ftwx, fpu.ftwx);
+  EXPECT_EQ(got.last_opcode, fpu.last_opcode);
+  EXPECT_EQ(got.last_ip, fpu.last_ip);
+  EXPECT_EQ(got.last_dp, fpu.last_dp);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(std::memcmp(got.fpr[i], fpu.fpr[i], 10), 0) << "ST" << i;
   EXPECT_EQ(std::memcmp(got.xmm, fpu.xmm, sizeof fpu.xmm), 0);
-  EXPECT_EQ(std::memcmp(got.fpr[0], fpu.fpr[0], 10), 0);
+  EXPECT_EQ(got.mxcsr, 0u) << "KVM_GET_FPU does not report MXCSR";
+  if (xsave) {
+    auto buf = std::make_unique<kvm_xsave>();
+    vcpu.ioctl(op::get_xsave, buf.get());
+    EXPECT_EQ(xsave_mxcsr(*buf), kPrimedMxcsr) << "KVM_SET_FPU does not write MXCSR";
+    EXPECT_EQ(std::memcmp(reinterpret_cast<const std::uint8_t*>(buf->region) + kXsaveXmm, fpu.xmm,
+                          sizeof fpu.xmm),
+              0)
+        << "KVM_GET_XSAVE sees the XMM registers KVM_SET_FPU wrote";
+  }
+}
+
+// Guards: XMM0 and MXCSR given through KVM_SET_XSAVE are what the guest sees at entry, and the
+// XMM1 and MXCSR the guest loads are what KVM_GET_FPU and KVM_GET_XSAVE report after its HLT.
+TEST_F(Regs, GuestXmmAndMxcsrFromXsave) {
+  // KVM_SET_XSAVE, not KVM_SET_FPU: KVM_SET_FPU writes the legacy area but not XSTATE_BV, which is
+  // 0 on a fresh vCPU, so on an XSAVE host the XRSTOR at KVM_RUN puts x87/SSE in their initial
+  // state and the guest sees zeroed XMM registers (seen with KVM 6.1 on SVM). That is why VMMs
+  // restore with KVM_SET_XSAVE when they have it.
+  KVMX_REQUIRE_CAP(KVM_CAP_XSAVE);
+  auto vcpu = guest().add_vcpu(guest_xmm);
+  auto xsave = std::make_unique<kvm_xsave>();
+  vcpu.ioctl(op::get_xsave, xsave.get());
+  auto* bytes = reinterpret_cast<std::uint8_t*>(xsave->region);
+  std::uint8_t xmm[16][16];
+  for (int i = 0; i < 16; ++i) {
+    for (int b = 0; b < 16; ++b) xmm[i][b] = static_cast<std::uint8_t>(0x30 + i * 16 + b);
+  }
+  std::memcpy(bytes + kXsaveXmm, xmm, sizeof xmm);
+  const std::uint32_t mxcsr = 0x1f80 | 0x6000;  // all exceptions masked, round toward zero
+  std::memcpy(bytes + kXsaveMxcsr, &mxcsr, 4);
+  bytes[kXsaveXstateBv] |= 0x3;  // x87 and SSE present, else XRSTOR ignores their bytes
+  vcpu.ioctl(op::set_xsave, xsave.get());
 
   const HostUcall uc = guest().run(vcpu);
   KVMX_ASSERT_SYNC(uc, 1);
   std::uint64_t lo, hi;
-  std::memcpy(&lo, fpu.xmm[0], 8);
-  std::memcpy(&hi, fpu.xmm[0] + 8, 8);
+  std::memcpy(&lo, xmm[0], 8);
+  std::memcpy(&hi, xmm[0] + 8, 8);
   EXPECT_EQ(uc.values[1], lo) << "XMM0 low";
   EXPECT_EQ(uc.values[2], hi) << "XMM0 high";
+  EXPECT_EQ(uc.values[3], mxcsr) << "MXCSR";
+
   KVMX_ASSERT_EXIT(vcpu.run(), exit::Hlt);
   const kvm_fpu after = vcpu.get_fpu();
   std::uint64_t xmm1_lo, xmm1_hi;
   std::memcpy(&xmm1_lo, after.xmm[1], 8);
   std::memcpy(&xmm1_hi, after.xmm[1] + 8, 8);
-  EXPECT_EQ(xmm1_lo, 0x1122334455667788ull);
+  EXPECT_EQ(xmm1_lo, kGuestXmm1);
   EXPECT_EQ(xmm1_hi, 0u) << "MOVQ to XMM zeroes the high half";
+  vcpu.ioctl(op::get_xsave, xsave.get());
+  EXPECT_EQ(xsave_mxcsr(*xsave), kGuestMxcsr);
+  EXPECT_EQ(std::memcmp(bytes + kXsaveXmm + 16, after.xmm[1], 16), 0) << "XMM1 in KVM_GET_XSAVE";
 }
 
 // Guards: KVM_SET_XSAVE then KVM_GET_XSAVE keeps the legacy-area XMM registers and MXCSR.
@@ -164,22 +230,22 @@ TEST_F(Regs, XsaveRoundTrip) {
   auto xsave = std::make_unique<kvm_xsave>();
   vcpu.ioctl(op::get_xsave, xsave.get());
   auto* bytes = reinterpret_cast<std::uint8_t*>(xsave->region);
-  for (int i = 0; i < 16 * 16; ++i) bytes[160 + i] = static_cast<std::uint8_t>(0x55 ^ i);  // XMM0-15
+  for (int i = 0; i < 16 * 16; ++i) bytes[kXsaveXmm + i] = static_cast<std::uint8_t>(0x55 ^ i);  // XMM0-15
   const std::uint32_t mxcsr = 0x1f80 | 0x40;  // DAZ
-  std::memcpy(bytes + 24, &mxcsr, 4);
+  std::memcpy(bytes + kXsaveMxcsr, &mxcsr, 4);
   // XSTATE_BV (XSAVE header, offset 512): components whose bit is clear are in their initial
   // state and their bytes are ignored, so mark x87 and SSE as present.
-  bytes[512] |= 0x3;
+  bytes[kXsaveXstateBv] |= 0x3;
   vcpu.ioctl(op::set_xsave, xsave.get());
   auto got = std::make_unique<kvm_xsave>();
   vcpu.ioctl(op::get_xsave, got.get());
   const auto* got_bytes = reinterpret_cast<const std::uint8_t*>(got->region);
-  EXPECT_EQ(std::memcmp(got_bytes + 160, bytes + 160, 256), 0);
+  EXPECT_EQ(std::memcmp(got_bytes + kXsaveXmm, bytes + kXsaveXmm, 256), 0);
   std::uint32_t got_mxcsr;
-  std::memcpy(&got_mxcsr, got_bytes + 24, 4);
+  std::memcpy(&got_mxcsr, got_bytes + kXsaveMxcsr, 4);
   EXPECT_EQ(got_mxcsr, mxcsr);
   const kvm_fpu fpu = vcpu.get_fpu();
-  EXPECT_EQ(std::memcmp(fpu.xmm, bytes + 160, 256), 0) << "KVM_GET_FPU sees the same XMM registers";
+  EXPECT_EQ(std::memcmp(fpu.xmm, bytes + kXsaveXmm, 256), 0) << "KVM_GET_FPU sees the same XMM registers";
 }
 
 // Guards: KVM_GET_XCRS reports XCR0 with x87 and SSE enabled, KVM_SET_XCRS takes it back, and
