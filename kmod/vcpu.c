@@ -278,6 +278,11 @@ static long kvmx_vcpu_set_signal_mask(struct kvmx_vcpu *vcpu, void __user *argp)
 	return 0;
 }
 
+/*
+ * KVM_GET/SET_FPU move what KVM's kvm_arch_vcpu_ioctl_get/set_fpu() move:
+ * not MXCSR (it reads back as 0 and is left alone), which only
+ * KVM_GET/SET_XSAVE carry.
+ */
 static long kvmx_vcpu_get_fpu(struct kvmx_vcpu *vcpu, void __user *argp)
 {
 	struct fxregs_state *fx = &vcpu->guest_fpu.fpstate->regs.fxsave;
@@ -294,16 +299,12 @@ static long kvmx_vcpu_get_fpu(struct kvmx_vcpu *vcpu, void __user *argp)
 	fpu->last_opcode = fx->fop;
 	fpu->last_ip = fx->rip;
 	fpu->last_dp = fx->rdp;
-	fpu->mxcsr = fx->mxcsr;
 	memcpy(fpu->xmm, fx->xmm_space, sizeof(fpu->xmm));
 	if (copy_to_user(argp, fpu, sizeof(*fpu)))
 		r = -EFAULT;
 	kfree(fpu);
 	return r;
 }
-
-/* MXCSR bits that exist on every x86-64 CPU (DAZ included). */
-#define KVMX_MXCSR_VALID	0xffffU
 
 static long kvmx_vcpu_set_fpu(struct kvmx_vcpu *vcpu, void __user *argp)
 {
@@ -313,11 +314,6 @@ static long kvmx_vcpu_set_fpu(struct kvmx_vcpu *vcpu, void __user *argp)
 	fpu = memdup_user(argp, sizeof(*fpu));
 	if (IS_ERR(fpu))
 		return PTR_ERR(fpu);
-	/* MXCSR's reserved bits would make the host's FXRSTOR/XRSTOR fault at entry. */
-	if (fpu->mxcsr & ~KVMX_MXCSR_VALID) {
-		kfree(fpu);
-		return -EINVAL;
-	}
 	memcpy(fx->st_space, fpu->fpr, sizeof(fpu->fpr));
 	fx->cwd = fpu->fcw;
 	fx->swd = fpu->fsw;
@@ -325,7 +321,6 @@ static long kvmx_vcpu_set_fpu(struct kvmx_vcpu *vcpu, void __user *argp)
 	fx->fop = fpu->last_opcode;
 	fx->rip = fpu->last_ip;
 	fx->rdp = fpu->last_dp;
-	fx->mxcsr = fpu->mxcsr;
 	memcpy(fx->xmm_space, fpu->xmm, sizeof(fpu->xmm));
 	kfree(fpu);
 	return 0;
