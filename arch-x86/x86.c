@@ -354,6 +354,88 @@ static bool kvmx_cpuid_equal(struct kvmx_vcpu *vcpu, const struct kvm_cpuid_entr
 	return true;
 }
 
+/* Does the guest's CPUID table have feature @bit (X86_FEATURE_*) in @leaf.@reg? */
+static bool kvmx_guest_has(struct kvmx_vcpu *vcpu, u32 leaf, int reg, int bit)
+{
+	const struct kvm_cpuid_entry2 *e = kvmx_find_cpuid_entry(vcpu, leaf, 0);
+	u32 val;
+
+	if (!e)
+		return false;
+	val = reg == CPUID_EBX ? e->ebx : reg == CPUID_ECX ? e->ecx : e->edx;
+	return val & BIT(bit & 31);
+}
+
+/*
+ * CR4 bits a guest may not set (KVM's cr4_reserved_bits and
+ * cr4_guest_rsvd_bits): bits no CPU has, bits for features kvmx does not
+ * offer, and, once KVM_SET_CPUID2 was called, bits for features the guest's
+ * CPUID does not list.
+ */
+u64 kvmx_cr4_reserved_bits(struct kvmx_vcpu *vcpu)
+{
+	static const struct {
+		u64 cr4;
+		u32 leaf;
+		int reg, feature;
+	} deps[] = {
+		{ X86_CR4_OSXSAVE, 1, CPUID_ECX, X86_FEATURE_XSAVE },
+		{ X86_CR4_SMEP, 7, CPUID_EBX, X86_FEATURE_SMEP },
+		{ X86_CR4_SMAP, 7, CPUID_EBX, X86_FEATURE_SMAP },
+		{ X86_CR4_FSGSBASE, 7, CPUID_EBX, X86_FEATURE_FSGSBASE },
+	};
+	u64 rsvd = ~(u64)(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
+			  X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE |
+			  X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT |
+			  X86_CR4_OSXSAVE | X86_CR4_SMEP | X86_CR4_SMAP |
+			  X86_CR4_FSGSBASE);
+	int i;
+
+	/* Not offered: PCID, PKU, LA57, UMIP, VMX (see kvmx_cpuid_leaf()). */
+	for (i = 0; i < ARRAY_SIZE(deps); i++) {
+		if (!boot_cpu_has(deps[i].feature) ||
+		    (vcpu->cpuid_set &&
+		     !kvmx_guest_has(vcpu, deps[i].leaf, deps[i].reg, deps[i].feature)))
+			rsvd |= deps[i].cr4;
+	}
+	return rsvd;
+}
+EXPORT_SYMBOL_GPL(kvmx_cr4_reserved_bits);
+
+/* MAXPHYADDR of the guest's CPUID, 36 without leaf 0x80000008 (KVM's cpuid_maxphyaddr()). */
+static int kvmx_guest_maxphyaddr(struct kvmx_vcpu *vcpu)
+{
+	const struct kvm_cpuid_entry2 *e = kvmx_find_cpuid_entry(vcpu, 0x80000000, 0);
+
+	if (!e || e->eax < 0x80000008)
+		return 36;
+	e = kvmx_find_cpuid_entry(vcpu, 0x80000008, 0);
+	return e ? e->eax & 0xff : 36;
+}
+
+/*
+ * Whether @data may go into IA32_APIC_BASE (KVM's kvm_set_apic_base()):
+ * no reserved or beyond-MAXPHYADDR bits, x2APIC only if the guest's CPUID
+ * has it, never x2APIC without the global enable; a guest write may not go
+ * from x2APIC back to xAPIC, nor from disabled straight to x2APIC.
+ */
+bool kvmx_apic_base_valid(struct kvmx_vcpu *vcpu, u64 old, u64 data, bool host)
+{
+	const u64 en = MSR_IA32_APICBASE_ENABLE, extd = X2APIC_ENABLE;
+	u64 rsvd = GENMASK_ULL(63, kvmx_guest_maxphyaddr(vcpu)) | 0x2ff;
+
+	if (!kvmx_guest_has(vcpu, 1, CPUID_ECX, X86_FEATURE_X2APIC))
+		rsvd |= extd;
+	if ((data & rsvd) || (data & (en | extd)) == extd)
+		return false;
+	if (host)
+		return true;
+	if ((old & (en | extd)) == (en | extd) && (data & (en | extd)) == en)
+		return false;
+	return (old & en) || !(data & extd);
+}
+EXPORT_SYMBOL_GPL(kvmx_apic_base_valid);
+
 /* The checks of KVM's kvm_check_cpuid() that apply to what kvmx offers. */
 static int kvmx_check_cpuid(const struct kvm_cpuid_entry2 *e2, int nent)
 {
@@ -396,6 +478,7 @@ long kvmx_vcpu_set_cpuid2(struct kvmx_vcpu *vcpu, struct kvm_cpuid2 __user *ucpu
 		return r;
 	}
 	kfree(vcpu->cpuid_entries);
+	vcpu->cpuid_set = true;
 	vcpu->cpuid_entries = entries;
 	vcpu->cpuid_nent = cpuid.nent;
 	return 0;

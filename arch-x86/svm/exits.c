@@ -19,12 +19,47 @@
 #include "svm.h"
 #include "../emulate/operand.h"
 
+/* PDPTE bits that must be zero: 63:52, 8:5 and 2:1 (SDM "PDPTE Registers"). */
+#define SVM_PDPTE_RSVD	(GENMASK_ULL(63, 52) | GENMASK_ULL(8, 5) | GENMASK_ULL(2, 1))
+
+/*
+ * PAE paging: refresh the PDPTEs from CR3, as KVM's load_pdptrs() does for
+ * NPT whenever it needs them.  A set of entries with reserved bits (QEMU's
+ * TCG, for one, sets bit 5 of PDPTEs it used) keeps the last good copy,
+ * which the hardware is using too: it loaded them before setting the bit.
+ */
+void svm_load_pdptes(struct vcpu_svm *svm)
+{
+	struct kvmx_vm *vm = svm->vcpu.vm;
+	u64 pdptes[4];
+	int idx, i, r;
+
+	idx = srcu_read_lock(&vm->srcu);
+	r = kvmx_read_guest(vm, svm->vmcb->save.cr3 & 0xffffffe0ULL, pdptes, sizeof(pdptes));
+	srcu_read_unlock(&vm->srcu, idx);
+	if (r)
+		return;
+	for (i = 0; i < 4; i++)
+		if ((pdptes[i] & _PAGE_PRESENT) && (pdptes[i] & SVM_PDPTE_RSVD))
+			return;
+	memcpy(svm->pdptes, pdptes, sizeof(pdptes));
+	svm->pdptes_valid = true;
+}
+
 struct kvmx_paging svm_paging(struct vcpu_svm *svm)
 {
 	struct vmcb_save_area *s = &svm->vmcb->save;
+	struct kvmx_paging p = { .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4,
+				 .efer = s->efer };
 
-	return (struct kvmx_paging){ .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4,
-				     .efer = s->efer };
+	if ((s->cr0 & X86_CR0_PG) && (s->cr4 & X86_CR4_PAE) && !(s->efer & EFER_LMA)) {
+		svm_load_pdptes(svm);
+		if (svm->pdptes_valid) {
+			memcpy(p.pdptes, svm->pdptes, sizeof(p.pdptes));
+			p.pdptes_valid = true;
+		}
+	}
+	return p;
 }
 
 enum kvmx_cpu_mode svm_cpu_mode(struct vcpu_svm *svm)
@@ -275,6 +310,191 @@ static int io_interception(struct vcpu_svm *svm)
 	return kvmx_fill_io_exit(vcpu, in, port, size, 1, svm->vmcb->control.exit_info_2);
 }
 
+/*
+ * A guest write of CR0, with the checks of KVM's kvm_set_cr0() and the
+ * EFER.LMA transitions of svm_set_cr0().  Returns 0, or 1 for #GP.
+ */
+static int svm_guest_set_cr0(struct vcpu_svm *svm, u64 cr0)
+{
+	struct vmcb_save_area *s = &svm->vmcb->save;
+	u64 old = svm_read_cr0(svm), efer = s->efer;
+
+	if (cr0 >> 32)
+		return 1;
+	if ((cr0 & X86_CR0_NW) && !(cr0 & X86_CR0_CD))
+		return 1;
+	if ((cr0 & X86_CR0_PG) && !(cr0 & X86_CR0_PE))
+		return 1;
+	/* ET is hardwired; writes to reserved bits are ignored, even on Intel. */
+	cr0 |= X86_CR0_ET;
+	cr0 &= X86_CR0_PE | X86_CR0_MP | X86_CR0_EM | X86_CR0_TS | X86_CR0_ET |
+	       X86_CR0_NE | X86_CR0_WP | X86_CR0_AM | X86_CR0_NW | X86_CR0_CD | X86_CR0_PG;
+
+	if ((efer & EFER_LME) && !(old & X86_CR0_PG) && (cr0 & X86_CR0_PG)) {
+		if (!(svm_read_cr4(svm) & X86_CR4_PAE) || (s->cs.attrib & SVM_SELECTOR_L_MASK))
+			return 1;
+		efer |= EFER_LMA;
+	}
+	if (!(cr0 & X86_CR0_PG) &&
+	    (svm_cpu_mode(svm) == KVMX_MODE_LONG64 || (svm_read_cr4(svm) & X86_CR4_PCIDE)))
+		return 1;
+	if ((old & X86_CR0_PG) && !(cr0 & X86_CR0_PG))
+		efer &= ~EFER_LMA;
+
+	s->efer = efer;
+	svm_write_cr0(svm, cr0);
+	if (cr0 != old)
+		set_bit(KVMX_REQ_TLB_FLUSH, &svm->vcpu.requests);
+	return 0;
+}
+
+/* A guest write of CR4, with the checks of KVM's kvm_set_cr4(). */
+static int svm_guest_set_cr4(struct vcpu_svm *svm, u64 cr4)
+{
+	struct kvmx_vcpu *vcpu = &svm->vcpu;
+	u64 old = svm_read_cr4(svm);
+	bool lma = svm->vmcb->save.efer & EFER_LMA;
+
+	if (cr4 & kvmx_cr4_reserved_bits(vcpu))
+		return 1;
+	if (lma && (!(cr4 & X86_CR4_PAE) || ((cr4 ^ old) & X86_CR4_LA57)))
+		return 1;
+	/* PCIDE is reserved: PCID is not offered (kvmx_cr4_reserved_bits()). */
+	svm_write_cr4(svm, cr4);
+	if (cr4 != old)
+		set_bit(KVMX_REQ_TLB_FLUSH, &vcpu->requests);
+	return 0;
+}
+
+/* Two-byte opcodes (0F xx) that touch CR0 or CR4. */
+#define OPC_MOV_FROM_CR	0x20
+#define OPC_MOV_TO_CR	0x22
+#define OPC_CLTS	0x06
+#define OPC_GROUP7	0x01
+#define GROUP7_SMSW	4
+#define GROUP7_LMSW	6
+
+/* The guest-linear address of a memory operand. */
+static u64 svm_insn_linear(struct vcpu_svm *svm, const struct kvmx_insn *insn, u64 next)
+{
+	u64 regs[KVMX_NR_REGS], linear;
+	int i;
+
+	for (i = 0; i < KVMX_NR_REGS; i++)
+		regs[i] = svm->vcpu.regs[i];
+	linear = kvmx_insn_ea_offset(insn, regs, next) + svm_seg_base(svm, insn->seg);
+	return svm_cpu_mode(svm) == KVMX_MODE_LONG64 ? linear : (u32)linear;
+}
+
+/*
+ * LMSW and SMSW with a memory operand: move the 16-bit machine status word
+ * between CR0 and guest memory.  Returns 0, or -EFAULT.
+ */
+static int svm_msw_mem(struct vcpu_svm *svm, const struct kvmx_insn *insn, u64 next,
+		       u16 *msw, bool write)
+{
+	struct kvmx_paging p = svm_paging(svm);
+	struct kvmx_vm *vm = svm->vcpu.vm;
+	u64 linear = svm_insn_linear(svm, insn, next);
+	gpa_t gpa;
+	int idx, r;
+
+	idx = srcu_read_lock(&vm->srcu);
+	if (write)
+		r = kvmx_gva_to_gpa(vm, &p, linear, &gpa) ? -EFAULT :
+		    kvmx_write_guest(vm, gpa, msw, sizeof(*msw));
+	else
+		r = kvmx_read_guest_virt(vm, &p, linear, msw, sizeof(*msw)) ==
+		    sizeof(*msw) ? 0 : -EFAULT;
+	srcu_read_unlock(&vm->srcu, idx);
+	return r;
+}
+
+/*
+ * CR0/CR4 reads and writes: MOV to/from CR, CLTS, LMSW, SMSW.  Without
+ * DecodeAssists (QEMU's TCG has none) the instruction says which register
+ * and which GPR; decode it.  Returns the handler convention.
+ */
+static int cr_interception(struct vcpu_svm *svm)
+{
+	struct kvmx_vcpu *vcpu = &svm->vcpu;
+	bool long64 = svm_cpu_mode(svm) == KVMX_MODE_LONG64;
+	struct kvmx_insn insn;
+	u64 next, val;
+	int cr, gpr, r = 0;
+	u16 msw;
+
+	if (svm_decode_at_rip(svm, &insn) || insn.map != KVMX_MAP_0F)
+		return svm_emulation_failure(svm);
+	next = svm->vmcb->save.rip + insn.len;
+	if (!long64)
+		next = (u32)next;
+
+	cr = ((insn.modrm >> 3) & 7) | ((insn.rex & 0x4) ? 8 : 0);
+	gpr = (insn.modrm & 7) | ((insn.rex & 0x1) ? 8 : 0);
+	switch (insn.opcode) {
+	case OPC_CLTS:
+		if (svm->vmcb->save.cpl) {
+			svm_inject_gp(svm);
+			return 1;
+		}
+		r = svm_guest_set_cr0(svm, svm_read_cr0(svm) & ~X86_CR0_TS);
+		break;
+	case OPC_MOV_TO_CR:
+	case OPC_MOV_FROM_CR:
+		/* Privileged, and only CR0 and CR4 are intercepted. */
+		if (svm->vmcb->save.cpl) {
+			svm_inject_gp(svm);
+			return 1;
+		}
+		if (cr != 0 && cr != 4)
+			return svm_emulation_failure(svm);
+		if (insn.opcode == OPC_MOV_FROM_CR) {
+			val = cr ? svm_read_cr4(svm) : svm_read_cr0(svm);
+			vcpu->regs[gpr] = long64 ? val : (u32)val;
+			break;
+		}
+		val = long64 ? vcpu->regs[gpr] : (u32)vcpu->regs[gpr];
+		r = cr ? svm_guest_set_cr4(svm, val) : svm_guest_set_cr0(svm, val);
+		break;
+	case OPC_GROUP7:
+		if (((insn.modrm >> 3) & 7) == GROUP7_SMSW) {
+			val = svm_read_cr0(svm);
+			if (insn.has_mem) {
+				msw = val;
+				if (svm_msw_mem(svm, &insn, next, &msw, true))
+					return svm_emulation_failure(svm);
+			} else {
+				vcpu->regs[gpr] = kvmx_reg_merge(vcpu->regs[gpr], val,
+								 insn.op_size, false);
+			}
+			break;
+		}
+		if (((insn.modrm >> 3) & 7) != GROUP7_LMSW)
+			return svm_emulation_failure(svm);
+		if (svm->vmcb->save.cpl) {
+			svm_inject_gp(svm);
+			return 1;
+		}
+		msw = vcpu->regs[gpr];
+		if (insn.has_mem && svm_msw_mem(svm, &insn, next, &msw, false))
+			return svm_emulation_failure(svm);
+		/* LMSW sets PE, MP, EM, TS and cannot clear PE. */
+		val = svm_read_cr0(svm);
+		r = svm_guest_set_cr0(svm, (val & ~0xeULL) | (msw & 0xf));
+		break;
+	default:
+		return svm_emulation_failure(svm);
+	}
+	if (r) {
+		svm_inject_gp(svm);
+		return 1;
+	}
+	svm->vmcb->save.rip = next;
+	svm->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW_MASK;
+	return 1;
+}
+
 /* EXITINFO1 of a nested page fault: a #PF error code (APM: "Nested Paging"). */
 #define NPF_ERR_WRITE	BIT_ULL(1)
 #define NPF_ERR_FETCH	BIT_ULL(4)
@@ -293,6 +513,10 @@ static int npf_interception(struct vcpu_svm *svm)
 }
 
 static int (*const svm_exit_handlers[])(struct vcpu_svm *svm) = {
+	[SVM_EXIT_READ_CR0]			= cr_interception,
+	[SVM_EXIT_READ_CR4]			= cr_interception,
+	[SVM_EXIT_WRITE_CR0]			= cr_interception,
+	[SVM_EXIT_WRITE_CR4]			= cr_interception,
 	[SVM_EXIT_EXCP_BASE + MC_VECTOR]	= mc_interception,
 	[SVM_EXIT_INTR]				= host_event_exit,
 	[SVM_EXIT_NMI]				= host_event_exit,

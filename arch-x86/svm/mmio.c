@@ -29,7 +29,7 @@ static void svm_set_rip(struct vcpu_svm *svm, u64 rip)
 	svm->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW_MASK;
 }
 
-static u64 svm_seg_base(struct vcpu_svm *svm, u8 seg)
+u64 svm_seg_base(struct vcpu_svm *svm, u8 seg)
 {
 	struct vmcb_save_area *s = &svm->vmcb->save;
 

@@ -20,6 +20,7 @@
 #include <asm/fpu/xcr.h>
 #include <asm/debugreg.h>
 #include <asm/processor-flags.h>
+#include <asm/tlbflush.h>
 
 #include <kvmx/kvmx_host.h>
 #include <kvmx/cpu.h>
@@ -143,6 +144,51 @@ static void svm_init_seg(struct vmcb_seg *seg, u16 attrib)
 	seg->base = 0;
 }
 
+/*
+ * CR0 and CR4 with NPT, as KVM does it.  The guest's CD and NW never reach
+ * the hardware (KVM_X86_QUIRK_CD_NW_CLEARED: host memory stays cacheable);
+ * while the guest has either set, CR0 accesses are intercepted so it reads
+ * back what it wrote.  CR4 writes are always intercepted, to refuse bits
+ * for features the guest was not given; the hardware keeps the host's
+ * CR4.MCE so that machine checks reach the host, and reads are intercepted
+ * whenever that makes the VMCB differ from what the guest wrote.
+ */
+u64 svm_read_cr0(struct vcpu_svm *svm)
+{
+	return svm->vmcb->save.cr0 | svm->cr0_cd_nw;
+}
+
+void svm_write_cr0(struct vcpu_svm *svm, u64 cr0)
+{
+	svm->cr0_cd_nw = cr0 & (X86_CR0_CD | X86_CR0_NW);
+	svm->vmcb->save.cr0 = cr0 & ~(X86_CR0_CD | X86_CR0_NW);
+	if (svm->cr0_cd_nw) {
+		svm_set_intercept(svm->vmcb, INTERCEPT_CR0_READ);
+		svm_set_intercept(svm->vmcb, INTERCEPT_CR0_WRITE);
+	} else {
+		svm_clr_intercept(svm->vmcb, INTERCEPT_CR0_READ);
+		svm_clr_intercept(svm->vmcb, INTERCEPT_CR0_WRITE);
+	}
+}
+
+u64 svm_read_cr4(struct vcpu_svm *svm)
+{
+	return svm->guest_cr4;
+}
+
+void svm_write_cr4(struct vcpu_svm *svm, u64 cr4)
+{
+	u64 hw = cr4 | (cr4_read_shadow() & X86_CR4_MCE);
+
+	svm->guest_cr4 = cr4;
+	svm->vmcb->save.cr4 = hw;
+	svm_set_intercept(svm->vmcb, INTERCEPT_CR4_WRITE);
+	if (hw != cr4)
+		svm_set_intercept(svm->vmcb, INTERCEPT_CR4_READ);
+	else
+		svm_clr_intercept(svm->vmcb, INTERCEPT_CR4_READ);
+}
+
 /* Architectural reset state (APM: "Processor Initialization State"). */
 void svm_reinit_vmcb(struct vcpu_svm *svm)
 {
@@ -190,7 +236,8 @@ void svm_reinit_vmcb(struct vcpu_svm *svm)
 	s->gdtr.limit = 0xffff;
 	s->idtr.limit = 0xffff;
 
-	s->cr0 = X86_CR0_NW | X86_CR0_CD | X86_CR0_ET;
+	svm_write_cr0(svm, X86_CR0_NW | X86_CR0_CD | X86_CR0_ET);
+	svm_write_cr4(svm, 0);
 	s->efer = EFER_SVME;
 	s->dr6 = SVM_DR6_RESET;
 	s->dr7 = SVM_DR7_RESET;
@@ -435,10 +482,10 @@ static void svm_get_sregs(struct kvmx_vcpu *vcpu, struct kvm_sregs *sr)
 	sr->gdt.limit = s->gdtr.limit;
 	sr->idt.base = s->idtr.base;
 	sr->idt.limit = s->idtr.limit;
-	sr->cr0 = s->cr0;
+	sr->cr0 = svm_read_cr0(svm);
 	sr->cr2 = s->cr2;
 	sr->cr3 = s->cr3;
-	sr->cr4 = s->cr4;
+	sr->cr4 = svm_read_cr4(svm);
 	sr->cr8 = svm->vmcb->control.int_ctl & V_TPR_MASK;
 	sr->efer = s->efer & ~EFER_SVME;
 	sr->apic_base = svm->apic_base;
@@ -457,9 +504,13 @@ static int svm_set_sregs(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr)
 	if ((sr->efer & EFER_LME) && (sr->cr0 & X86_CR0_PG)) {
 		if (!(sr->cr4 & X86_CR4_PAE) || !(sr->efer & EFER_LMA))
 			return -EINVAL;
-	} else if (sr->efer & EFER_LMA) {
+	} else if ((sr->efer & EFER_LMA) || sr->cs.l) {
 		return -EINVAL;
 	}
+	if (sr->cr4 & kvmx_cr4_reserved_bits(vcpu))
+		return -EINVAL;
+	if (!kvmx_apic_base_valid(vcpu, svm->apic_base, sr->apic_base, true))
+		return -EINVAL;
 	if ((sr->cr0 & X86_CR0_PG) && !(sr->cr0 & X86_CR0_PE))
 		return -EINVAL;
 	if ((sr->cr0 & X86_CR0_NW) && !(sr->cr0 & X86_CR0_CD))
@@ -485,10 +536,15 @@ static int svm_set_sregs(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr)
 	s->gdtr.limit = sr->gdt.limit;
 	s->idtr.base = sr->idt.base;
 	s->idtr.limit = sr->idt.limit;
-	s->cr0 = sr->cr0;
+	svm_write_cr0(svm, sr->cr0);
 	s->cr2 = sr->cr2;
 	s->cr3 = sr->cr3;
-	s->cr4 = sr->cr4;
+	svm_write_cr4(svm, sr->cr4);
+	/* New paging state: the guest's cached translations are stale. */
+	set_bit(KVMX_REQ_TLB_FLUSH, &vcpu->requests);
+	svm->pdptes_valid = false;
+	if ((sr->cr0 & X86_CR0_PG) && (sr->cr4 & X86_CR4_PAE) && !(sr->efer & EFER_LMA))
+		svm_load_pdptes(svm);
 	s->efer = sr->efer | EFER_SVME;
 	svm->vmcb->control.int_ctl = (svm->vmcb->control.int_ctl & ~V_TPR_MASK) |
 				     (sr->cr8 & V_TPR_MASK);
@@ -652,6 +708,8 @@ int svm_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 		s->g_pat = data;
 		break;
 	case MSR_IA32_APICBASE:
+		if (!kvmx_apic_base_valid(vcpu, svm->apic_base, data, host))
+			return 1;
 		svm->apic_base = data;
 		break;
 	case MSR_IA32_MISC_ENABLE:

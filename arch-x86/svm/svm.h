@@ -30,6 +30,17 @@ struct vcpu_svm {
 	u64 asid_generation;
 	int last_cpu;
 
+	/*
+	 * Control registers as the guest sees them, where the VMCB holds
+	 * something else (svm_write_cr0(), svm_write_cr4()): CR0.CD/NW, which
+	 * never reach the hardware, and all of CR4, whose MCE stays the host's.
+	 */
+	u64 cr0_cd_nw;
+	u64 guest_cr4;
+	/* PAE paging: the PDPTEs last loaded from CR3 (svm_load_pdptes()). */
+	u64 pdptes[4];
+	bool pdptes_valid;
+
 	u64 apic_base;
 	u64 misc_enable;
 	u64 tsc_offset;
@@ -81,10 +92,15 @@ void svm_inject_exception(struct vcpu_svm *svm, u8 vector, bool has_error, u32 e
 void svm_set_vintr(struct vcpu_svm *svm, bool on);
 
 void svm_reinit_vmcb(struct vcpu_svm *svm);
+u64 svm_read_cr0(struct vcpu_svm *svm);
+void svm_write_cr0(struct vcpu_svm *svm, u64 cr0);
+u64 svm_read_cr4(struct vcpu_svm *svm);
+void svm_write_cr4(struct vcpu_svm *svm, u64 cr4);
 int svm_get_msr(struct kvmx_vcpu *vcpu, u32 index, u64 *data, bool host);
 int svm_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host);
 
 /* exits.c */
+void svm_load_pdptes(struct vcpu_svm *svm);
 struct kvmx_paging svm_paging(struct vcpu_svm *svm);
 enum kvmx_cpu_mode svm_cpu_mode(struct vcpu_svm *svm);
 int svm_decode_at_rip(struct vcpu_svm *svm, struct kvmx_insn *insn);
@@ -92,6 +108,7 @@ int svm_skip_instruction(struct vcpu_svm *svm);
 int svm_emulation_failure(struct vcpu_svm *svm);
 
 /* mmio.c: instructions finished in the kernel or by userspace */
+u64 svm_seg_base(struct vcpu_svm *svm, u8 seg);
 int svm_emulate_mmio(struct vcpu_svm *svm, gpa_t gpa);
 int svm_string_io(struct vcpu_svm *svm, bool in, u16 port, int size);
 int svm_handle_exit(struct vcpu_svm *svm);

@@ -226,6 +226,7 @@ struct kvmx_vcpu {
 
 	int cpuid_nent;
 	struct kvm_cpuid_entry2 *cpuid_entries;
+	bool cpuid_set;		/* KVM_SET_CPUID2 was called (even with 0 entries) */
 
 	struct fpu_guest guest_fpu;
 	u64 xcr0;
@@ -274,6 +275,8 @@ int kvmx_fill_io_exit(struct kvmx_vcpu *vcpu, bool in, u16 port, int size,
 		      u32 count, u64 next_rip);
 /* Returns 0, or 1 when @xcr0 is not valid for the guest (#GP / -EINVAL). */
 int kvmx_set_xcr0(struct kvmx_vcpu *vcpu, u64 xcr0);
+u64 kvmx_cr4_reserved_bits(struct kvmx_vcpu *vcpu);
+bool kvmx_apic_base_valid(struct kvmx_vcpu *vcpu, u64 old, u64 data, bool host);
 void kvmx_internal_error(struct kvmx_vcpu *vcpu, u32 suberror, int ndata, const u64 *data);
 
 #endif /* _KVMX_HOST_H */
