@@ -285,10 +285,12 @@ static int vintr_interception(struct vcpu_svm *svm)
 static int iret_interception(struct vcpu_svm *svm)
 {
 	/*
-	 * The IRET has not run yet; without NRIP save we cannot single-step
-	 * past it, so NMIs become injectable again from the next entry on.
+	 * The IRET has not run yet.  As KVM, note where it is: NMIs stay
+	 * blocked until an exit finds RIP elsewhere, i.e. the IRET retired
+	 * (svm_complete_interrupts()).
 	 */
-	svm->nmi_masked = false;
+	svm->awaiting_iret = true;
+	svm->nmi_iret_rip = svm->vmcb->save.rip;
 	svm_clr_intercept(svm->vmcb, INTERCEPT_IRET);
 	return 1;
 }
@@ -554,6 +556,11 @@ static void svm_complete_interrupts(struct vcpu_svm *svm)
 	u32 info = c->exit_int_info;
 	u32 type = info & SVM_EXITINTINFO_TYPE_MASK;
 
+	/* Progress since the IRET intercept: the IRET ran and ended NMI blocking. */
+	if (svm->awaiting_iret && svm->vmcb->save.rip != svm->nmi_iret_rip) {
+		svm->awaiting_iret = false;
+		svm->nmi_masked = false;
+	}
 	if (!(info & SVM_EXITINTINFO_VALID))
 		return;
 	/* Software interrupts and INT3/INTO re-execute from RIP instead. */
@@ -563,8 +570,7 @@ static void svm_complete_interrupts(struct vcpu_svm *svm)
 	    ((info & SVM_EXITINTINFO_VEC_MASK) == BP_VECTOR ||
 	     (info & SVM_EXITINTINFO_VEC_MASK) == OF_VECTOR))
 		return;
-	if (type == SVM_EXITINTINFO_TYPE_NMI)
-		svm->nmi_masked = false;
+	/* A re-injected NMI keeps NMIs blocked, as its first injection did. */
 	c->event_inj = info;
 	c->event_inj_err = c->exit_int_info_err;
 }

@@ -780,6 +780,7 @@ static int svm_set_events(struct kvmx_vcpu *vcpu, const struct kvm_vcpu_events *
 	if (ev->flags & KVM_VCPUEVENT_VALID_NMI_PENDING)
 		vcpu->nmi_pending = ev->nmi.pending;
 	svm->nmi_masked = ev->nmi.masked;
+	svm->awaiting_iret = false;
 	if (svm->nmi_masked)
 		svm_set_intercept(svm->vmcb, INTERCEPT_IRET);
 	return 0;

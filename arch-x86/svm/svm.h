@@ -47,6 +47,9 @@ struct vcpu_svm {
 	u32 sysenter_esp_hi;	/* guests with Intel CPUID only, see svm_set_msr() */
 	u32 sysenter_eip_hi;
 	bool nmi_masked;
+	/* IRET intercepted at nmi_iret_rip; NMIs unblock once RIP moves on. */
+	bool awaiting_iret;
+	u64 nmi_iret_rip;
 	bool vintr_requested;
 
 	/*
