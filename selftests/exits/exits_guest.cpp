@@ -94,6 +94,20 @@ void guest_mmio_movs() {
   GUEST_DONE();
 }
 
+// REP MOVS of `count` elements of `size` bytes from src to dst, backwards (DF set) if asked, then
+// report RSI, RDI and RCX as the instruction left them.
+void guest_rep_movs(uint64_t src, uint64_t dst, uint64_t count, uint64_t size, uint64_t backwards) {
+  uint64_t s = src, d = dst, n = count;
+  if (backwards) asm volatile("std");
+  if (size == 1) asm volatile("rep movsb" : "+S"(s), "+D"(d), "+c"(n)::"memory");
+  if (size == 2) asm volatile("rep movsw" : "+S"(s), "+D"(d), "+c"(n)::"memory");
+  if (size == 4) asm volatile("rep movsl" : "+S"(s), "+D"(d), "+c"(n)::"memory");
+  if (size == 8) asm volatile("rep movsq" : "+S"(s), "+D"(d), "+c"(n)::"memory");
+  asm volatile("cld");
+  GUEST_SYNC(1, s, d, n);
+  GUEST_DONE();
+}
+
 void guest_hlt() {
   asm volatile(
       "hlt\n"

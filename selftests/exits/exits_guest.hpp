@@ -17,6 +17,7 @@ void guest_rep_ins(void* buffer, uint64_t count, uint64_t size);
 void guest_mmio_loads();
 void guest_mmio_stores();
 void guest_mmio_movs();
+void guest_rep_movs(uint64_t src, uint64_t dst, uint64_t count, uint64_t size, uint64_t backwards);
 void guest_hlt();
 void guest_triple_fault();
 void guest_read_only(volatile uint64_t* p);

@@ -214,6 +214,106 @@ TEST_F(Exits, MovsToAndFromMmio) {
   KVMX_EXPECT_DONE(guest().run(vcpu));
 }
 
+class RepMovsMmio : public Exits, public ::testing::WithParamInterface<unsigned> {
+ protected:
+  static constexpr std::uint64_t kCount = 4;
+
+  // Run to the next exit; it must be one MMIO access of `size` bytes at `addr`, direction
+  // `write`. A read is answered with `supply`; returns the data of a write.
+  std::uint64_t expect_element(kvmx::Vcpu& vcpu, std::uint64_t addr, bool write, unsigned size,
+                               std::uint64_t supply = 0) {
+    const kvmx::Exit e = vcpu.run();
+    const auto* mmio = std::get_if<exit::Mmio>(&e);
+    EXPECT_TRUE(mmio) << "wanted MMIO, got " << kvmx::describe(e);
+    if (!mmio) return 0;
+    EXPECT_EQ(mmio->addr, addr);
+    EXPECT_EQ(mmio->is_write, write);
+    EXPECT_EQ(mmio->data.size(), size);
+    if (!write) mmio->set_value(supply);
+    return write ? mmio->value() : 0;
+  }
+
+  static std::uint64_t element(unsigned size, std::uint64_t i) {
+    const std::uint64_t v = 0x8877665544332211ull + i * 0x0101010101010101ull;
+    return size == 8 ? v : v & ((1ull << (8 * size)) - 1);
+  }
+};
+
+// Guards: REP MOVS from RAM to MMIO is one write exit per element, in order, each of the
+// element's size at the next address with that element's data; RSI/RDI advance by count * size
+// and RCX reaches 0.
+TEST_P(RepMovsMmio, RamToMmio) {
+  const unsigned size = GetParam();
+  const std::uint64_t buffer = guest().alloc(kCount * size);
+  for (std::uint64_t i = 0; i < kCount; ++i) {
+    const std::uint64_t v = element(size, i);
+    std::memcpy(guest().host_ptr(buffer + i * size, size), &v, size);
+  }
+  auto vcpu = guest().add_vcpu(guest_rep_movs, {buffer, kMmio, kCount, size, 0});
+  for (std::uint64_t i = 0; i < kCount; ++i) {
+    SCOPED_TRACE("element " + std::to_string(i));
+    EXPECT_EQ(expect_element(vcpu, kMmio + i * size, true, size), element(size, i));
+    if (HasFailure()) return;
+  }
+  const HostUcall uc = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(uc, 1);
+  EXPECT_EQ(uc.values[1], buffer + kCount * size) << "RSI";
+  EXPECT_EQ(uc.values[2], kMmio + kCount * size) << "RDI";
+  EXPECT_EQ(uc.values[3], 0u) << "RCX";
+  KVMX_EXPECT_DONE(guest().run(vcpu));
+}
+
+// Guards: REP MOVS from MMIO to RAM is one read exit per element, in order, and what userspace
+// supplied for each lands in RAM at the matching offset.
+TEST_P(RepMovsMmio, MmioToRam) {
+  const unsigned size = GetParam();
+  const std::uint64_t buffer = guest().alloc(kCount * size);
+  auto vcpu = guest().add_vcpu(guest_rep_movs, {kMmio, buffer, kCount, size, 0});
+  for (std::uint64_t i = 0; i < kCount; ++i) {
+    SCOPED_TRACE("element " + std::to_string(i));
+    expect_element(vcpu, kMmio + i * size, false, size, element(size, i));
+    if (HasFailure()) return;
+  }
+  const HostUcall uc = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(uc, 1);
+  EXPECT_EQ(uc.values[1], kMmio + kCount * size) << "RSI";
+  EXPECT_EQ(uc.values[2], buffer + kCount * size) << "RDI";
+  EXPECT_EQ(uc.values[3], 0u) << "RCX";
+  for (std::uint64_t i = 0; i < kCount; ++i) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, guest().host_ptr(buffer + i * size, size), size);
+    EXPECT_EQ(v, element(size, i)) << "element " << i;
+  }
+  KVMX_EXPECT_DONE(guest().run(vcpu));
+}
+
+// Guards: with EFLAGS.DF set, REP MOVS to MMIO walks downwards: the write exits come at
+// decreasing addresses, starting with the last element, and RSI/RDI end below the start.
+TEST_P(RepMovsMmio, RamToMmioBackwards) {
+  const unsigned size = GetParam();
+  const std::uint64_t buffer = guest().alloc(kCount * size);
+  for (std::uint64_t i = 0; i < kCount; ++i) {
+    const std::uint64_t v = element(size, i);
+    std::memcpy(guest().host_ptr(buffer + i * size, size), &v, size);
+  }
+  const std::uint64_t last = (kCount - 1) * size;
+  auto vcpu = guest().add_vcpu(guest_rep_movs, {buffer + last, kMmio + last, kCount, size, 1});
+  for (std::uint64_t i = kCount; i-- > 0;) {
+    SCOPED_TRACE("element " + std::to_string(i));
+    EXPECT_EQ(expect_element(vcpu, kMmio + i * size, true, size), element(size, i));
+    if (HasFailure()) return;
+  }
+  const HostUcall uc = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(uc, 1);
+  EXPECT_EQ(uc.values[1], buffer - size) << "RSI";
+  EXPECT_EQ(uc.values[2], kMmio - size) << "RDI";
+  EXPECT_EQ(uc.values[3], 0u) << "RCX";
+  KVMX_EXPECT_DONE(guest().run(vcpu));
+}
+
+INSTANTIATE_TEST_SUITE_P(Size, RepMovsMmio, ::testing::Values(1u, 2u, 4u, 8u),
+                         [](const auto& info) { return "Bytes" + std::to_string(info.param); });
+
 // Guards: HLT without an in-kernel local APIC exits to userspace with RIP already past the HLT,
 // and KVM_RUN resumes after it.
 TEST_F(Exits, Hlt) {
