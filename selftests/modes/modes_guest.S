@@ -51,6 +51,93 @@ modes_prot16_start:
 modes_prot16_end:
 
 /*
+ * Report the 16-bit frame an interrupt or exception pushed (no error code): IP in EBX, CS in ECX,
+ * FLAGS in ESI; FLAGS inside the handler in EDI and SP in EBP. SS:SP must be the frame.
+ */
+	.macro report_frame16 stage
+	movw %sp, %bp
+	movzwl 0(%bp), %ebx
+	movzwl 2(%bp), %ecx
+	movzwl 4(%bp), %esi
+	pushfw
+	popw %di
+	movzwl %di, %edi
+	movzwl %sp, %ebp
+	kvmx_sync \stage
+	.endm
+
+/*
+ * Real mode, INT n through the IVT: install a handler for vector 0x42 in the IVT at linear 0
+ * (segment = CS, offset = the handler's offset in this blob), set IF, INT 0x42 (stage 1 in the
+ * handler, which IRETs), then report FLAGS and SP after the return (stage 2).
+ */
+	.globl modes_int_real_start, modes_int_real_end, modes_int_real_ret
+modes_int_real_start:
+	xorw %ax, %ax
+	movw %ax, %es
+	movw $(modes_int_real_handler - modes_int_real_start), %es:4 * 0x42
+	movw %cs, %es:4 * 0x42 + 2
+	sti
+	int $0x42
+modes_int_real_ret:
+	pushfw
+	popw %bx
+	movzwl %bx, %ebx
+	movzwl %sp, %ecx
+	kvmx_sync 2
+	hlt
+modes_int_real_handler:
+	report_frame16 1
+	iret
+modes_int_real_end:
+
+/*
+ * 16-bit protected mode through 16-bit IDT gates (the host points IDTR at its own table):
+ * INT 0x43 via a 16-bit interrupt gate (stage 1 in the handler, stage 2 after its IRET), INT 0x44
+ * via a 16-bit trap gate (stages 3 and 4), then a #GP with an error code (a selector past the GDT
+ * limit loaded into DS) via a 16-bit interrupt gate: error code in EBX, IP in ECX, CS in ESI,
+ * FLAGS in EDI and SP in EBP (stage 5).
+ */
+	.globl modes_gate16_start, modes_gate16_end, modes_gate16_ret1, modes_gate16_ret2, modes_gate16_gp
+	.globl modes_gate16_int_handler, modes_gate16_trap_handler, modes_gate16_gp_handler
+modes_gate16_start:
+	sti
+	int $0x43
+modes_gate16_ret1:
+	pushfw
+	popw %bx
+	movzwl %bx, %ebx
+	movzwl %sp, %ecx
+	kvmx_sync 2
+	int $0x44
+modes_gate16_ret2:
+	pushfw
+	popw %bx
+	movzwl %bx, %ebx
+	movzwl %sp, %ecx
+	kvmx_sync 4
+	movw $0x7b, %ax		/* index 15, RPL 3: past the 8-entry GDT */
+modes_gate16_gp:
+	movw %ax, %ds
+	hlt
+modes_gate16_int_handler:
+	report_frame16 1
+	iret
+modes_gate16_trap_handler:
+	report_frame16 3
+	iret
+modes_gate16_gp_handler:
+	movw %sp, %bp
+	movzwl 0(%bp), %ebx
+	movzwl 2(%bp), %ecx
+	movzwl 4(%bp), %esi
+	movzwl 6(%bp), %edi
+	movzwl %sp, %ebp
+	kvmx_sync 5
+	hlt
+modes_gate16_end:
+
+/*
  * 32-bit protected mode, any paging: report CR0, CR4, CALL's push size, CS and CR3, then read
  * the dword at EDI (the host points it at a test word), report it, and read address 0 (page 0
  * is memory without paging, not present with it).

@@ -13,6 +13,10 @@ extern const char modes_prot16_start[], modes_prot16_end[];
 extern const char modes_prot32[], modes_prot32_null_read[];
 extern const char modes_toggle_paging[];
 extern const char modes_switch_start[], modes_switch_end[];
+extern const char modes_int_real_start[], modes_int_real_end[], modes_int_real_ret[];
+extern const char modes_gate16_start[], modes_gate16_end[], modes_gate16_ret1[], modes_gate16_ret2[];
+extern const char modes_gate16_gp[], modes_gate16_int_handler[], modes_gate16_trap_handler[];
+extern const char modes_gate16_gp_handler[];
 }
 
 namespace modes_suite {
@@ -94,6 +98,93 @@ TEST_F(Modes, Protected16) {
   const HostUcall de = guest().run(vcpu);
   KVMX_ASSERT_GUEST_EXCEPTION(de, x86::kDe);
   EXPECT_EQ(de.values[2], static_cast<std::uint64_t>(modes_prot16_end - modes_prot16_start - 2)) << "IP of the DIV";
+}
+
+constexpr std::uint64_t kIf = 0x200;        // RFLAGS.IF
+constexpr std::uint64_t kStackTop16 = 0xfff0;  // SP of a 16-bit vCPU at start
+
+// Offset of `label` in the 16-bit blob that starts at `start`.
+std::uint64_t offset16(const char* start, const char* label) { return static_cast<std::uint64_t>(label - start); }
+
+// Guards: a real-mode INT n goes through the IVT entry the guest wrote: the handler runs at that
+// CS:IP with FLAGS, CS and the return IP pushed as 16-bit words (6 bytes) and IF cleared, and
+// IRET returns after the INT with FLAGS (IF) and SP restored. Only IF is compared in FLAGS: VMX
+// without unrestricted guest (ept=0) runs real mode in vm86 with IOPL 3, which a PUSHF shows.
+TEST_F(Modes, RealModeIntThroughIvt) {
+  auto vcpu = guest().add_real_mode_vcpu(modes_int_real_start, modes_int_real_end);
+  const std::uint64_t base = guest().segment16();
+
+  const HostUcall in = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(in, 1);
+  EXPECT_EQ(in.values[1], offset16(modes_int_real_start, modes_int_real_ret)) << "pushed IP";
+  EXPECT_EQ(in.values[2], base >> 4) << "pushed CS";
+  EXPECT_EQ(in.values[3] & kIf, kIf) << "pushed FLAGS " << std::hex << in.values[3];
+  EXPECT_EQ(in.values[4] & kIf, 0u) << "FLAGS in the handler " << std::hex << in.values[4];
+  EXPECT_EQ(in.values[5], kStackTop16 - 6) << "SP in the handler";
+  const kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_EQ(sregs.cs.selector, base >> 4);
+  EXPECT_EQ(sregs.cr0 & x86::kCr0Pe, 0u);
+
+  const HostUcall back = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(back, 2);
+  EXPECT_EQ(back.values[1] & kIf, kIf) << "FLAGS after IRET " << std::hex << back.values[1];
+  EXPECT_EQ(back.values[2], kStackTop16) << "SP after IRET";
+  KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
+}
+
+// Guards: in protected mode, 16-bit (286) IDT gates push a 16-bit frame: INT n through a 16-bit
+// interrupt gate pushes FLAGS, CS and IP as words (6 bytes) and clears IF; a 16-bit trap gate
+// leaves IF set; an exception with an error code (#GP for a selector past the GDT limit) pushes
+// the error code as a word too (8 bytes), with the IP of the faulting instruction; IRET (16-bit)
+// returns after the INT.
+TEST_F(Modes, Protected16IdtGates) {
+  auto vcpu = guest().add_protected16_vcpu(modes_gate16_start, modes_gate16_end);
+  const std::uint64_t base = guest().segment16();
+  // An IDT of our own in the 16-bit segment: a copy of the framework's (its stubs report any
+  // other vector) with three 16-bit gates to this blob's handlers.
+  constexpr std::uint64_t kIdtOffset = 0x9000;
+  kvm_sregs sregs = vcpu.get_sregs();
+  auto* idt = reinterpret_cast<std::uint64_t*>(guest().host_ptr(base + kIdtOffset, 256 * 8));
+  std::memcpy(idt, guest().host_ptr(sregs.idt.base, 256 * 8), 256 * 8);
+  const auto gate16 = [&](const char* handler, std::uint64_t type) {
+    return offset16(modes_gate16_start, handler) | (std::uint64_t{sel::kCode16} << 16) | (type << 40);
+  };
+  idt[0x43] = gate16(modes_gate16_int_handler, 0x86);   // P, DPL 0, 16-bit interrupt gate
+  idt[0x44] = gate16(modes_gate16_trap_handler, 0x87);  // P, DPL 0, 16-bit trap gate
+  idt[x86::kGp] = gate16(modes_gate16_gp_handler, 0x86);
+  sregs.idt.base = base + kIdtOffset;
+  sregs.idt.limit = 256 * 8 - 1;
+  vcpu.set_sregs(sregs);
+
+  const HostUcall in = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(in, 1);
+  EXPECT_EQ(in.values[1], offset16(modes_gate16_start, modes_gate16_ret1)) << "pushed IP";
+  EXPECT_EQ(in.values[2], sel::kCode16) << "pushed CS";
+  EXPECT_EQ(in.values[3] & kIf, kIf) << "pushed FLAGS " << std::hex << in.values[3];
+  EXPECT_EQ(in.values[4] & kIf, 0u) << "interrupt gate: FLAGS in the handler " << std::hex << in.values[4];
+  EXPECT_EQ(in.values[5], kStackTop16 - 6) << "SP in the handler: a 6-byte frame";
+
+  const HostUcall back = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(back, 2);
+  EXPECT_EQ(back.values[1] & kIf, kIf) << "FLAGS after IRET " << std::hex << back.values[1];
+  EXPECT_EQ(back.values[2], kStackTop16) << "SP after IRET";
+
+  const HostUcall trap = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(trap, 3);
+  EXPECT_EQ(trap.values[1], offset16(modes_gate16_start, modes_gate16_ret2)) << "pushed IP";
+  EXPECT_EQ(trap.values[2], sel::kCode16) << "pushed CS";
+  EXPECT_EQ(trap.values[4] & kIf, kIf) << "trap gate: FLAGS in the handler " << std::hex << trap.values[4];
+  EXPECT_EQ(trap.values[5], kStackTop16 - 6) << "SP in the handler";
+  KVMX_ASSERT_SYNC(guest().run(vcpu), 4);
+
+  const HostUcall gp = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(gp, 5);
+  EXPECT_EQ(gp.values[1], 0x78u) << "error code: the selector without its RPL";
+  EXPECT_EQ(gp.values[2], offset16(modes_gate16_start, modes_gate16_gp)) << "pushed IP: the faulting MOV";
+  EXPECT_EQ(gp.values[3], sel::kCode16) << "pushed CS";
+  EXPECT_EQ(gp.values[4] & kIf, kIf) << "pushed FLAGS " << std::hex << gp.values[4];
+  EXPECT_EQ(gp.values[5], kStackTop16 - 8) << "SP in the handler: an 8-byte frame";
+  KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
 }
 
 struct Prot32Case {
