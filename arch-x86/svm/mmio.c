@@ -303,7 +303,9 @@ static int svm_complete_mmio(struct vcpu_svm *svm, u64 data, u64 next_rip)
 			return svm_mmio_write_exit(svm, svm->mmio_gpa, insn->mem_size, res);
 		return 1;
 	}
-	return svm_emulation_failure(svm);
+	/* Only the stages above are ever recorded: kvmx itself is confused. */
+	KVMX_KILL_VM_ON(true, svm->vcpu.vm);
+	return -EIO;
 }
 
 /*
@@ -394,6 +396,8 @@ int svm_complete_userspace_io(struct kvmx_vcpu *vcpu)
 	u64 data = 0;
 
 	if (io->mmio) {
+		if (KVMX_KILL_VM_ON(io->size > sizeof(data), vcpu->vm))
+			return -EIO;
 		memcpy(&data, run->mmio.data, io->size);
 		return svm_complete_mmio(svm, data, io->next_rip);
 	}
