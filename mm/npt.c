@@ -4,9 +4,9 @@
  * host-physical addresses, filled on demand from the VMM's page tables and
  * kept coherent with them by an MMU notifier.
  *
- * Table format: the host's long-mode format (4 or 5 levels, as the host
- * pages).  Every guest access counts as a user access for NPT, so present
- * entries carry U/S.  Leaves are 4 KiB, or 2 MiB where the host maps the
+ * Table format: the backend's (struct kvmx_tdp_format): for NPT the host's
+ * long-mode format (4 or 5 levels, as the host pages), for EPT 4 levels of
+ * EPT entries.  Leaves are 4 KiB, or 2 MiB where the host maps the
  * same 2 MiB with one huge page.  Only leaves are ever removed; table pages
  * stay until the VM goes, so a walker holding mmu.lock never sees a table
  * disappear.
@@ -36,15 +36,31 @@
 
 #include "../kmod/core.h"
 
-#define NPT_P		_PAGE_PRESENT
-#define NPT_RW		_PAGE_RW
-#define NPT_US		_PAGE_USER
-#define NPT_A		_PAGE_ACCESSED
-#define NPT_D		_PAGE_DIRTY
-#define NPT_PS		_PAGE_PSE
-#define NPT_PFN_MASK	(PTE_PFN_MASK & ~(u64)_PAGE_NX)
-#define NPT_TABLE	(NPT_P | NPT_RW | NPT_US | NPT_A)
+/*
+ * The entry format is the backend's (kvmx_vendor_ops.tdp_format): NPT takes
+ * the host's x86 format below, EPT has its own bits.  The names keep their
+ * NPT meaning: P present, RW writable, PS a 2 MiB leaf.  The backend cannot
+ * change while a VM exists (see kvmx_vendor).
+ */
+#define TDP_FMT		(kvmx_vendor->tdp_format)
+#define NPT_P		(TDP_FMT->present)
+#define NPT_RW		(TDP_FMT->writable)
+#define NPT_PS		(TDP_FMT->huge)
+#define NPT_PFN_MASK	(TDP_FMT->pfn_mask)
+#define NPT_TABLE	(TDP_FMT->table)
 #define NPT_ENTRIES	512
+
+/* Every guest access counts as a user access for NPT: present entries carry U/S. */
+const struct kvmx_tdp_format kvmx_tdp_format_x86 = {
+	.present = _PAGE_PRESENT,
+	.writable = _PAGE_RW,
+	.huge = _PAGE_PSE,
+	.table = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED,
+	.leaf = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED,
+	.dirty = _PAGE_DIRTY,
+	.pfn_mask = GENMASK_ULL(51, 12),
+};
+EXPORT_SYMBOL_GPL(kvmx_tdp_format_x86);
 
 /* Guest frames covered by one entry at @level (1 = 4 KiB leaves). */
 static inline u64 npt_level_gfns(int level)
@@ -235,7 +251,7 @@ static int npt_install(struct kvmx_vm *vm, struct npt_fault *f)
 	pa = page_to_phys(f->page);
 	if (f->huge)
 		pa = (pa & ~(u64)(PMD_SIZE - 1)) | NPT_PS;
-	leaf = pa | NPT_P | NPT_US | NPT_A | (f->writable ? NPT_RW | NPT_D : 0);
+	leaf = pa | TDP_FMT->leaf | (f->writable ? NPT_RW | TDP_FMT->dirty : 0);
 	WRITE_ONCE(table[npt_index(f->gfn, level)], leaf);
 	return 0;
 }
@@ -431,8 +447,10 @@ int kvmx_mmu_init(struct kvmx_vm *vm)
 {
 	int r;
 
+	if (WARN_ON_ONCE(!TDP_FMT))
+		return -EINVAL;
 	spin_lock_init(&vm->mmu.lock);
-	vm->mmu.levels = pgtable_l5_enabled() ? 5 : 4;
+	vm->mmu.levels = TDP_FMT->levels ?: (pgtable_l5_enabled() ? 5 : 4);
 	vm->mmu.root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 	if (!vm->mmu.root)
 		return -ENOMEM;

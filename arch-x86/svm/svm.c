@@ -798,6 +798,7 @@ static const struct kvmx_vendor_ops svm_ops = {
 	.check_hardware = svm_check_hardware,
 	.vm_size = sizeof(struct kvmx_svm_vm),
 	.vcpu_size = sizeof(struct vcpu_svm),
+	.tdp_format = &kvmx_tdp_format_x86,
 	.hardware_enable = svm_hardware_enable,
 	.hardware_disable = svm_hardware_disable,
 	.vm_init = svm_vm_init,

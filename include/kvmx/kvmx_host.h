@@ -47,6 +47,24 @@ enum kvmx_reg {
 };
 
 /*
+ * How a backend's two-dimensional page tables encode entries; mm/npt.c
+ * builds them.  NPT uses the host's x86 format (kvmx_tdp_format_x86), EPT
+ * its own bits (kvmx-intel).  An entry is present when it has @present.
+ */
+struct kvmx_tdp_format {
+	u64 present;	/* set in every present entry */
+	u64 writable;	/* write permission */
+	u64 huge;	/* a leaf above level 1 (2 MiB) */
+	u64 table;	/* an entry pointing to the next table */
+	u64 leaf;	/* every leaf; writable ones add @writable | @dirty */
+	u64 dirty;
+	u64 pfn_mask;	/* the address bits */
+	int levels;	/* table depth; 0: as deep as the host pages */
+};
+
+extern const struct kvmx_tdp_format kvmx_tdp_format_x86;
+
+/*
  * The vendor backend (kvmx-amd or kvmx-intel).  Filled with designated
  * initializers by the backend and handed to kvmx_register_vendor().  Every
  * hook is also listed in kvmx/vendor-ops.h, which says whether it is
@@ -65,6 +83,8 @@ struct kvmx_vendor_ops {
 	size_t vm_size;
 	/* Size of the vendor's vCPU object, which embeds struct kvmx_vcpu first. */
 	size_t vcpu_size;
+	/* The entry format of its NPT/EPT tables; required. */
+	const struct kvmx_tdp_format *tdp_format;
 
 	/* Turn virtualization on/off on the calling CPU (preemption disabled). */
 	int (*hardware_enable)(void);
