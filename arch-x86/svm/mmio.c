@@ -7,6 +7,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/kernel.h>
+#include <linux/mm.h>
 #include <asm/svm.h>
 #include <asm/processor-flags.h>
 
@@ -308,9 +309,33 @@ static int svm_complete_mmio(struct vcpu_svm *svm, u64 data, u64 next_rip)
 	return -EIO;
 }
 
+/* Bytes of port input one exit may carry (KVM's emulator read-ahead cache). */
+#define SVM_INS_BATCH_BYTES	1024
+
 /*
- * INS/OUTS, with or without REP: one element per exit to userspace.  The
- * element for OUTS is read now; INS stores it on completion.
+ * How many elements one REP INS exit asks userspace for, as KVM's
+ * pio_in_emulated() computes it: what rCX still wants, what fits the
+ * read-ahead cache, and no more than the bytes left in rDI's page (KVM
+ * compares that byte count with an element count, and so do we).
+ */
+static u32 svm_ins_batch(struct vcpu_svm *svm, bool rep, int size, u64 mask)
+{
+	unsigned long rdi = svm->vcpu.regs[KVMX_RDI];
+	u64 rcx = svm->vcpu.regs[KVMX_RCX] & mask;
+	u64 in_page, n;
+
+	if (!rep)
+		return 1;
+	in_page = (svm->vmcb->save.rflags & X86_EFLAGS_DF) ? offset_in_page(rdi) :
+							      PAGE_SIZE - offset_in_page(rdi);
+	n = min3(in_page, (u64)(SVM_INS_BATCH_BYTES / size), rcx);
+	return n ? n : 1;
+}
+
+/*
+ * INS/OUTS, with or without REP.  OUTS moves one element per exit, read
+ * now; INS asks for a batch (svm_ins_batch()) and stores it on completion,
+ * as KVM's emulator does.
  */
 int svm_string_io(struct vcpu_svm *svm, bool in, u16 port, int size)
 {
@@ -318,6 +343,7 @@ int svm_string_io(struct vcpu_svm *svm, bool in, u16 port, int size)
 	struct kvmx_paging p = svm_paging(svm);
 	struct kvmx_insn insn;
 	u64 mask, linear, next;
+	u32 count;
 	bool rep;
 	int idx, n;
 
@@ -345,8 +371,11 @@ int svm_string_io(struct vcpu_svm *svm, bool in, u16 port, int size)
 		srcu_read_unlock(&vcpu->vm->srcu, idx);
 		if (n != size)
 			return svm_emulation_failure(svm);
+		count = 1;
+	} else {
+		count = svm_ins_batch(svm, rep, size, mask);
 	}
-	kvmx_fill_io_exit(vcpu, in, port, size, 1, next);
+	kvmx_fill_io_exit(vcpu, in, port, size, count, next);
 	vcpu->io.string = true;
 	vcpu->io.rep = rep;
 	vcpu->io.addr_size = insn.addr_size;
@@ -362,27 +391,36 @@ static int svm_complete_string_io(struct vcpu_svm *svm)
 	u64 mask = svm_addr_mask(io->addr_size);
 	enum kvmx_reg index = io->in ? KVMX_RDI : KVMX_RSI;
 	s64 step = (svm->vmcb->save.rflags & X86_EFLAGS_DF) ? -io->size : io->size;
-	unsigned long *r;
+	bool long64 = svm_cpu_mode(svm) == KVMX_MODE_LONG64;
+	unsigned long *r = &vcpu->regs[index], *rcx = &vcpu->regs[KVMX_RCX];
+	u64 linear;
 	gpa_t gpa;
 	int idx, err = 0;
+	u32 i;
 
-	if (io->in) {
-		idx = srcu_read_lock(&vcpu->vm->srcu);
-		err = kvmx_gva_to_gpa(vcpu->vm, &p, io->linear, &gpa) ||
-		      kvmx_write_guest(vcpu->vm, gpa, vcpu->pio_data, io->size);
-		srcu_read_unlock(&vcpu->vm->srcu, idx);
-		if (err)
-			return svm_emulation_failure(svm);
+	if (KVMX_KILL_VM_ON(io->count * io->size > PAGE_SIZE, vcpu->vm))
+		return -EIO;
+	idx = srcu_read_lock(&vcpu->vm->srcu);
+	for (i = 0; i < io->count && !err; i++) {
+		if (io->in) {
+			/* Each element at ES:rDI as it is now, wrapped to the address size. */
+			linear = svm->vmcb->save.es.base + (*r & mask);
+			if (!long64)
+				linear = (u32)linear;
+			err = kvmx_gva_to_gpa(vcpu->vm, &p, linear, &gpa) ||
+			      kvmx_write_guest(vcpu->vm, gpa, vcpu->pio_data + i * io->size,
+					       io->size);
+		}
+		*r = (*r & ~mask) | ((*r + step) & mask);
+		if (io->rep)
+			*rcx = (*rcx & ~mask) | ((*rcx - 1) & mask);
 	}
-	r = &vcpu->regs[index];
-	*r = (*r & ~mask) | ((*r + step) & mask);
-	if (io->rep) {
-		r = &vcpu->regs[KVMX_RCX];
-		*r = (*r & ~mask) | ((*r - 1) & mask);
-		/* More to do: run the same instruction again. */
-		if (*r & mask)
-			return 1;
-	}
+	srcu_read_unlock(&vcpu->vm->srcu, idx);
+	if (err)
+		return svm_emulation_failure(svm);
+	/* More to do: run the same instruction again. */
+	if (io->rep && (*rcx & mask))
+		return 1;
 	svm_set_rip(svm, io->next_rip);
 	return 1;
 }
