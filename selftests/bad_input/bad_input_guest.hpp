@@ -8,7 +8,7 @@ namespace bad_input_suite {
 extern volatile uint64_t g_stop;   // set by the host: the guest reports DONE
 extern volatile uint64_t g_spins;  // progress, for the host to see the guest ran
 
-// Spin until g_stop. Any earlier register state of this loop is a valid state to resume from,
+// Spin until g_stop (with a CPUID exit per iteration). Any earlier register state of this loop is a valid state to resume from,
 // so a racing KVM_SET_REGS of a stale snapshot cannot derail it.
 void guest_spin();
 // SYNC 1, then HLT forever; each HLT that returns reports SYNC 2.

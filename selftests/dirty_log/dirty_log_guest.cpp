@@ -35,6 +35,10 @@ void guest_write_random(uint64_t base, uint64_t npages, uint64_t seed) {
     auto* page = reinterpret_cast<volatile uint64_t*>(base + (x % npages) * 4096);
     *page = g_iteration;
     g_writes = ++writes;
+    // CPUID exits to the hypervisor (not to userspace): a one-CPU Bochs test host needs such
+    // exits to run the harvesting thread while the guest spins.
+    uint32_t a = 0, b, c = 0, d;
+    asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d)::"memory");
   }
   GUEST_DONE();
 }
