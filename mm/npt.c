@@ -204,6 +204,7 @@ struct npt_fault {
 	unsigned long hva;
 	struct kvmx_memory_slot *slot;
 	bool write, writable, huge;
+	bool split;		/* npt_install() removed a 2 MiB leaf */
 	struct page *page;
 	u64 *cache[5];		/* zeroed table pages for the walk */
 	int ncache;
@@ -227,8 +228,13 @@ static int npt_install(struct kvmx_vm *vm, struct npt_fault *f)
 		u64 *e = &table[npt_index(f->gfn, level)];
 
 		if ((*e & NPT_P) && (*e & NPT_PS)) {
-			/* A 2 MiB leaf where a 4 KiB one is wanted: split by zapping. */
+			/*
+			 * A 2 MiB leaf where a 4 KiB one is wanted: split by
+			 * zapping; the caller flushes the TLBs that may still
+			 * hold the large translation.
+			 */
 			WRITE_ONCE(*e, 0);
+			f->split = true;
 		}
 		if (!(*e & NPT_P)) {
 			u64 *next = npt_cache_pop(f);
@@ -352,6 +358,8 @@ int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetc
 		r = 1;
 out_unlock:
 	spin_unlock(&vm->mmu.lock);
+	if (f.split)
+		kvmx_flush_remote_tlbs(vm);
 	put_page(f.page);
 out_free_cache:
 	while (f.ncache)
@@ -416,7 +424,7 @@ static void npt_invalidate_range_end(struct mmu_notifier *mn,
 	vm->mmu.invalidate_seq++;
 	/* The new sequence is visible before the invalidation counts as over. */
 	smp_wmb();
-	WARN_ON_ONCE(--vm->mmu.invalidate_in_progress < 0);
+	KVMX_KILL_VM_ON(--vm->mmu.invalidate_in_progress < 0, vm);
 	spin_unlock(&vm->mmu.lock);
 }
 
