@@ -106,9 +106,19 @@ static void __vmx_set_cr0(struct vcpu_vmx *vmx, unsigned long cr0)
 			   (vmx_cfg.cr0_fixed0 & ~(X86_CR0_PE | X86_CR0_PG));
 	u64 efer = vmcs_read64(GUEST_IA32_EFER);
 
-	if ((efer & EFER_LME) && !(vmx->cr0 & X86_CR0_PG) && (cr0 & X86_CR0_PG))
+	if ((efer & EFER_LME) && !(vmx->cr0 & X86_CR0_PG) && (cr0 & X86_CR0_PG)) {
+		u32 tr_ar = vmcs_read32(GUEST_TR_AR_BYTES);
+
+		/*
+		 * An IA-32e guest needs a busy 64-bit TSS in TR to enter (SDM:
+		 * "Checks on Guest Segment Registers"); real CPUs look at TR
+		 * only on a task switch.  As KVM's enter_lmode(), fix the type.
+		 */
+		if ((tr_ar & VMX_AR_TYPE_MASK) != VMX_AR_TYPE_BUSY_64_TSS)
+			vmcs_write32(GUEST_TR_AR_BYTES, (tr_ar & ~VMX_AR_TYPE_MASK) |
+				     VMX_AR_TYPE_BUSY_64_TSS);
 		vmx_write_efer(efer | EFER_LMA);
-	else if ((efer & EFER_LMA) && !(cr0 & X86_CR0_PG))
+	} else if ((efer & EFER_LMA) && !(cr0 & X86_CR0_PG))
 		vmx_write_efer(efer & ~EFER_LMA);
 	vmcs_writel(GUEST_CR0, hw & vmx_cfg.cr0_fixed1);
 	vmcs_writel(CR0_READ_SHADOW, cr0);
