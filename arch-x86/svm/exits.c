@@ -7,6 +7,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/kernel.h>
+#include <linux/mm.h>
 #include <linux/nospec.h>
 #include <linux/ratelimit.h>
 #include <asm/svm.h>
@@ -113,11 +114,54 @@ static int svm_next_rip(struct vcpu_svm *svm, u64 *next)
 	return 0;
 }
 
+/*
+ * An instruction kvmx cannot finish, handled as KVM's
+ * handle_emulation_failure(): #UD is queued for the guest; at CPL 0 KVM_RUN
+ * also returns KVM_EXIT_INTERNAL_ERROR with what
+ * prepare_emulation_failure_exit() reports: flags, the instruction bytes as
+ * far as the first fetch reaches (to the end of the page, at most 15), and
+ * the exit reason, EXITINFO1/2, EXITINTINFO and its error code.
+ */
 int svm_emulation_failure(struct vcpu_svm *svm)
 {
-	u64 data[2] = { svm->vmcb->control.exit_code, svm->vmcb->save.rip };
+	struct vmcb_control_area *c = &svm->vmcb->control;
+	struct kvm_run *run = svm->vcpu.run;
+	struct kvmx_paging p = svm_paging(svm);
+	struct kvmx_vm *vm = svm->vcpu.vm;
+	u64 linear = svm->vmcb->save.rip, info[5];
+	u8 bytes[KVMX_INSN_MAX_LEN];
+	int n, idx, start = 1;
 
-	kvmx_internal_error(&svm->vcpu, KVM_INTERNAL_ERROR_EMULATION, 2, data);
+	svm_inject_exception(svm, UD_VECTOR, false, 0);
+	if (svm->vmcb->save.cpl)
+		return 1;
+
+	if (svm_cpu_mode(svm) != KVMX_MODE_LONG64)
+		linear = (u32)(linear + svm->vmcb->save.cs.base);
+	n = min_t(int, sizeof(bytes), PAGE_SIZE - offset_in_page(linear));
+	idx = srcu_read_lock(&vm->srcu);
+	n = kvmx_read_guest_virt(vm, &p, linear, bytes, n);
+	srcu_read_unlock(&vm->srcu, idx);
+
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->emulation_failure.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	run->emulation_failure.flags = 0;
+	if (n > 0) {
+		run->emulation_failure.flags = KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES;
+		run->emulation_failure.insn_size = n;
+		memset(run->emulation_failure.insn_bytes, 0x90,
+		       sizeof(run->emulation_failure.insn_bytes));
+		memcpy(run->emulation_failure.insn_bytes, bytes, n);
+		start += 2;
+	}
+	info[0] = (u32)c->exit_code;
+	info[1] = c->exit_info_1;
+	info[2] = c->exit_info_2;
+	info[3] = c->exit_int_info;
+	info[4] = (c->exit_int_info & SVM_EXITINTINFO_VALID) &&
+		  (c->exit_int_info & SVM_EXITINTINFO_VALID_ERR) ? c->exit_int_info_err : 0;
+	memcpy(&run->internal.data[start], info, sizeof(info));
+	run->emulation_failure.ndata = start + ARRAY_SIZE(info);
 	return 0;
 }
 
@@ -160,7 +204,7 @@ static void svm_dump_vmcb(struct vcpu_svm *svm)
 
 static int unexpected_exit(struct vcpu_svm *svm)
 {
-	u64 data[2] = { svm->vmcb->control.exit_code, raw_smp_processor_id() };
+	u64 data[2] = { svm->vmcb->control.exit_code, svm->last_cpu };
 
 	pr_err_ratelimited("unexpected exit reason %#llx\n", (u64)svm->vmcb->control.exit_code);
 	svm_dump_vmcb(svm);
