@@ -18,6 +18,7 @@
 #include <linux/reboot.h>
 #include <linux/kvm.h>
 #include <linux/kvmx.h>
+#include <asm/reboot.h>
 
 #include "core.h"
 
@@ -63,6 +64,15 @@ static void kvmx_hw_disable_this_cpu(void *unused)
 	__this_cpu_write(kvmx_hw_enabled, false);
 }
 
+/* Turn virtualization off everywhere, then give up the emergency callback. */
+static void kvmx_hw_disable_all(void)
+{
+	lockdep_assert_held(&kvmx_hw_lock);
+	on_each_cpu(kvmx_hw_disable_this_cpu, NULL, 1);
+	if (kvmx_vendor->emergency_disable)
+		cpu_emergency_unregister_virt_callback(kvmx_vendor->emergency_disable);
+}
+
 /* Called for every new VM; undone by kvmx_hw_put(). */
 int kvmx_hw_get(void)
 {
@@ -78,10 +88,13 @@ int kvmx_hw_get(void)
 		goto out;
 	}
 	if (kvmx_hw_users++ == 0) {
+		/* Before any CPU turns it on: a crash from here on turns it off. */
+		if (kvmx_vendor->emergency_disable)
+			cpu_emergency_register_virt_callback(kvmx_vendor->emergency_disable);
 		atomic_set(&kvmx_hw_enable_failed, 0);
 		on_each_cpu(kvmx_hw_enable_this_cpu, NULL, 1);
 		if (atomic_read(&kvmx_hw_enable_failed)) {
-			on_each_cpu(kvmx_hw_disable_this_cpu, NULL, 1);
+			kvmx_hw_disable_all();
 			kvmx_hw_users--;
 			r = -EBUSY;
 		}
@@ -99,7 +112,7 @@ void kvmx_hw_put(void)
 	cpus_read_lock();
 	mutex_lock(&kvmx_hw_lock);
 	if (!WARN_ON_ONCE(kvmx_hw_users <= 0) && --kvmx_hw_users == 0)
-		on_each_cpu(kvmx_hw_disable_this_cpu, NULL, 1);
+		kvmx_hw_disable_all();
 	mutex_unlock(&kvmx_hw_lock);
 	cpus_read_unlock();
 }

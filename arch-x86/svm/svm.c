@@ -801,6 +801,7 @@ static const struct kvmx_vendor_ops svm_ops = {
 	.tdp_format = &kvmx_tdp_format_x86,
 	.hardware_enable = svm_hardware_enable,
 	.hardware_disable = svm_hardware_disable,
+	.emergency_disable = svm_emergency_disable,
 	.vm_init = svm_vm_init,
 	.vcpu_create = svm_vcpu_create,
 	.vcpu_free = svm_vcpu_free,
@@ -906,22 +907,15 @@ static int __init svm_init(void)
 	r = svm_alloc_cpu_data();
 	if (r)
 		return r;
-	cpu_emergency_register_virt_callback(svm_emergency_disable);
 	r = kvmx_register_vendor(&svm_ops, THIS_MODULE);
 	if (r)
-		goto out_unregister;
-	return 0;
-
-out_unregister:
-	cpu_emergency_unregister_virt_callback(svm_emergency_disable);
-	svm_free_cpu_data();
+		svm_free_cpu_data();
 	return r;
 }
 
 static void __exit svm_exit(void)
 {
 	kvmx_unregister_vendor(&svm_ops);
-	cpu_emergency_unregister_virt_callback(svm_emergency_disable);
 	svm_free_cpu_data();
 }
 

@@ -89,6 +89,14 @@ struct kvmx_vendor_ops {
 	/* Turn virtualization on/off on the calling CPU (preemption disabled). */
 	int (*hardware_enable)(void);
 	void (*hardware_disable)(void);
+	/*
+	 * Turn virtualization off on the calling CPU on a crash or emergency
+	 * reboot (NMI context, anything may be held).  The core registers it
+	 * with cpu_emergency_register_virt_callback() only while virtualization
+	 * is on, as KVM does, so a backend that is refused, or idle, never
+	 * holds that single system-wide slot.
+	 */
+	void (*emergency_disable)(void);
 
 	int (*vm_init)(struct kvmx_vm *vm);
 	void (*vm_destroy)(struct kvmx_vm *vm);

@@ -24,6 +24,7 @@ KVMX_VENDOR_OP(check_hardware)
 /* Per-CPU virtualization on/off, driven by the core's VM count and CPU hotplug. */
 KVMX_VENDOR_OP_VCPU(hardware_enable)
 KVMX_VENDOR_OP_VCPU(hardware_disable)
+KVMX_VENDOR_OP_OPTIONAL(emergency_disable)
 
 /* Set up / tear down the vendor part of a VM (embedded in struct kvmx_vm). */
 KVMX_VENDOR_OP(vm_init)
