@@ -16,7 +16,6 @@
 #include <asm/msr.h>
 #include <asm/tlbflush.h>
 #include <asm/desc.h>
-#include <asm/reboot.h>
 #include <asm/debugreg.h>
 #include <asm/nospec-branch.h>
 #include <asm/fpu/xcr.h>
@@ -672,6 +671,7 @@ static const struct kvmx_vendor_ops vmx_ops = {
 	.tdp_format = &vmx_ept_format,
 	.hardware_enable = vmx_hardware_enable,
 	.hardware_disable = vmx_hardware_disable,
+	.emergency_disable = vmx_emergency_disable,
 	.vm_init = vmx_vm_init,
 	.vcpu_create = vmx_vcpu_create,
 	.vcpu_free = vmx_vcpu_free,
@@ -889,24 +889,19 @@ static int __init vmx_init(void)
 	r = vmx_alloc_cpu_data();
 	if (r)
 		return r;
-	cpu_emergency_register_virt_callback(vmx_emergency_disable);
 	r = kvmx_register_vendor(&vmx_ops, THIS_MODULE);
-	if (r)
-		goto out_unregister;
+	if (r) {
+		vmx_free_cpu_data();
+		return r;
+	}
 	pr_info("EPT%s, VPID %s, unrestricted guest\n", vmx_cfg.ept_ad ? " with A/D bits" : "",
 		vmx_cfg.vpid ? "on" : "off");
 	return 0;
-
-out_unregister:
-	cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
-	vmx_free_cpu_data();
-	return r;
 }
 
 static void __exit vmx_exit(void)
 {
 	kvmx_unregister_vendor(&vmx_ops);
-	cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
 	vmx_free_cpu_data();
 }
 
