@@ -118,8 +118,9 @@ static void __vmx_set_cr0(struct vcpu_vmx *vmx, unsigned long cr0)
 			vmcs_write32(GUEST_TR_AR_BYTES, (tr_ar & ~VMX_AR_TYPE_MASK) |
 				     VMX_AR_TYPE_BUSY_64_TSS);
 		vmx_write_efer(efer | EFER_LMA);
-	} else if ((efer & EFER_LMA) && !(cr0 & X86_CR0_PG))
+	} else if ((efer & EFER_LMA) && !(cr0 & X86_CR0_PG)) {
 		vmx_write_efer(efer & ~EFER_LMA);
+	}
 	vmcs_writel(GUEST_CR0, hw & vmx_cfg.cr0_fixed1);
 	vmcs_writel(CR0_READ_SHADOW, cr0);
 	vmx->cr0 = cr0;
