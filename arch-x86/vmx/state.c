@@ -126,22 +126,13 @@ static void __vmx_set_cr0(struct vcpu_vmx *vmx, unsigned long cr0)
 	vmx->cr0 = cr0;
 }
 
-/* CR4 bits a guest may set: what kvmx offers and the CPU allows under VMX. */
-static unsigned long vmx_cr4_allowed(void)
+/*
+ * CR4 bits a guest may not set: those kvmx or the guest's CPUID do not
+ * offer (as kvmx-amd), and those VMX operation does not allow.
+ */
+static u64 vmx_cr4_reserved(struct vcpu_vmx *vmx)
 {
-	unsigned long ok = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
-			   X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE |
-			   X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
-
-	if (boot_cpu_has(X86_FEATURE_FSGSBASE))
-		ok |= X86_CR4_FSGSBASE;
-	if (boot_cpu_has(X86_FEATURE_XSAVE))
-		ok |= X86_CR4_OSXSAVE;
-	if (boot_cpu_has(X86_FEATURE_SMEP))
-		ok |= X86_CR4_SMEP;
-	if (boot_cpu_has(X86_FEATURE_SMAP))
-		ok |= X86_CR4_SMAP;
-	return ok & vmx_cfg.cr4_fixed1;
+	return kvmx_cr4_reserved_bits(&vmx->vcpu) | ~vmx_cfg.cr4_fixed1;
 }
 
 static void __vmx_set_cr4(struct vcpu_vmx *vmx, unsigned long cr4)
@@ -184,7 +175,7 @@ int vmx_set_cr4(struct vcpu_vmx *vmx, unsigned long cr4)
 {
 	unsigned long old = vmx->cr4;
 
-	if (cr4 & ~vmx_cr4_allowed())
+	if (cr4 & vmx_cr4_reserved(vmx))
 		return 1;
 	if ((vmcs_read64(GUEST_IA32_EFER) & EFER_LMA) && !(cr4 & X86_CR4_PAE))
 		return 1;
@@ -359,7 +350,7 @@ int vmx_set_sregs(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr)
 	if ((sr->efer & EFER_LME) && (sr->cr0 & X86_CR0_PG)) {
 		if (!(sr->cr4 & X86_CR4_PAE) || !(sr->efer & EFER_LMA))
 			return -EINVAL;
-	} else if (sr->efer & EFER_LMA) {
+	} else if ((sr->efer & EFER_LMA) || sr->cs.l) {
 		return -EINVAL;
 	}
 	if ((sr->cr0 & X86_CR0_PG) && !(sr->cr0 & X86_CR0_PE))
@@ -368,7 +359,9 @@ int vmx_set_sregs(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr)
 		return -EINVAL;
 	if (sr->cr0 >> 32 || sr->cr4 >> 32)
 		return -EINVAL;
-	if (sr->cr4 & ~vmx_cr4_allowed())
+	if (sr->cr4 & vmx_cr4_reserved(vmx))
+		return -EINVAL;
+	if (!kvmx_apic_base_valid(vcpu, vmx->apic_base, sr->apic_base, true))
 		return -EINVAL;
 	if (sr->efer & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR))
 		return -EINVAL;
@@ -538,6 +531,8 @@ int vmx_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 		vmcs_write64(GUEST_IA32_PAT, data);
 		break;
 	case MSR_IA32_APICBASE:
+		if (!kvmx_apic_base_valid(vcpu, vmx->apic_base, data, host))
+			return 1;
 		vmx->apic_base = data;
 		break;
 	case MSR_IA32_MISC_ENABLE:
