@@ -90,8 +90,12 @@ pytest:
 
 unit: ctest fuzz-smoke pytest
 
+# Bounded so that a hung test host cannot eat CI's 90 minutes: each boot gets
+# 45 minutes of wall time (a Bochs boot with every suite takes about 20), and
+# a suite is killed after 10 minutes of guest time.
 matrix: modules userspace
-	ci/testhost matrix --jobs $(JOBS) $(addprefix --suite ,$(SUITES))
+	ci/testhost matrix --jobs $(JOBS) --timeout 2700 --suite-timeout 600 \
+		$(addprefix --suite ,$(SUITES))
 
 test: deps
 	$(MAKE) modules-check
