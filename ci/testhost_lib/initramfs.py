@@ -9,9 +9,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
@@ -364,14 +366,21 @@ def drain_helper(cache: Path) -> bytes | None:
         if shutil.which("gcc") is None:
             return None
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = binary.with_suffix(".tmp")
-        proc = subprocess.run(
-            ["gcc", "-static", "-Os", "-s", "-o", str(tmp), str(DRAIN_SOURCE)],
-            capture_output=True, text=True,
-        )
-        if proc.returncode != 0:
-            return None
-        tmp.replace(binary)
+        # Boots of one matrix prepare in parallel: each compiles to a name of its own and the
+        # rename publishes whichever finishes first (the bytes are the same).
+        fd, name = tempfile.mkstemp(prefix=binary.name + ".", suffix=".tmp", dir=cache)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            proc = subprocess.run(
+                ["gcc", "-static", "-Os", "-s", "-o", str(tmp), str(DRAIN_SOURCE)],
+                capture_output=True, text=True,
+            )
+            if proc.returncode != 0:
+                return None
+            tmp.replace(binary)
+        finally:
+            tmp.unlink(missing_ok=True)
     return binary.read_bytes()
 
 

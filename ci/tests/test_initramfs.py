@@ -16,6 +16,7 @@ from testhost_lib.initramfs import (
     ConfigScript,
     ModuleLoad,
     build_archive,
+    drain_helper,
     other_vendor_modules,
     plan_loads,
     render_init,
@@ -248,3 +249,17 @@ def test_other_vendor_module_is_tried_before_the_vendor(fake_build: Layout) -> N
             "\tload kvmx_amd /lib/modules/kvmx-amd.ko; then") in text
     assert "KVMX_OTHER_VENDOR_RESULT=/tmp/kvmx-other-vendor" in text
     subprocess.run(["busybox", "sh", "-n", "-c", text], check=True)
+
+
+def test_drain_helper_survives_parallel_first_builds(tmp_path: Path) -> None:
+    # The boots of a matrix prepare at the same time on a fresh build/: every one must get the
+    # helper, none may trip over another's temporary file.
+    from concurrent.futures import ThreadPoolExecutor
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    cache = tmp_path / "cache"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: drain_helper(cache), range(4)))
+    assert all(r is not None and r.startswith(b"\x7fELF") for r in results)
+    assert not list(cache.glob("*.tmp"))
