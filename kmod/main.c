@@ -352,7 +352,7 @@ int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner
 	}
 	pr_info("/dev/kvmx ready: backend %s, default MMU %s%s\n", ops->name,
 		kvmx_tdp_default ? "tdp" : "shadow",
-		kvmx_vendor_runs_vcpus() ? "" : " (no vCPUs: not implemented yet)");
+		kvmx_vendor_runs_vcpus() ? "" : " (no vCPUs offered)");
 	mutex_unlock(&kvmx_vendor_lock);
 	return 0;
 
