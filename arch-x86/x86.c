@@ -414,6 +414,24 @@ static int kvmx_guest_maxphyaddr(struct kvmx_vcpu *vcpu)
 }
 
 /*
+ * Whether @pat may go into IA32_PAT: every entry one of the memory types
+ * UC (0), WC (1), WT (4), WP (5), WB (6) or UC- (7) (SDM: "PAT").
+ */
+bool kvmx_pat_valid(u64 pat)
+{
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		u8 t = (pat >> (8 * i)) & 0xff;
+
+		if (t != 0 && t != 1 && t != 4 && t != 5 && t != 6 && t != 7)
+			return false;
+	}
+	return true;
+}
+EXPORT_SYMBOL_GPL(kvmx_pat_valid);
+
+/*
  * Whether @data may go into IA32_APIC_BASE (KVM's kvm_set_apic_base()):
  * no reserved or beyond-MAXPHYADDR bits, x2APIC only if the guest's CPUID
  * has it, never x2APIC without the global enable; a guest write may not go

@@ -615,19 +615,6 @@ int svm_get_msr(struct kvmx_vcpu *vcpu, u32 index, u64 *data, bool host)
 	return 0;
 }
 
-static bool svm_pat_valid(u64 pat)
-{
-	int i;
-
-	for (i = 0; i < 8; i++) {
-		u8 t = (pat >> (8 * i)) & 0xff;
-
-		if (t != 0 && t != 1 && t != 4 && t != 5 && t != 6 && t != 7)
-			return false;
-	}
-	return true;
-}
-
 /* "GenuineIntel" in CPUID leaf 0's EBX, EDX, ECX. */
 #define SVM_INTEL_EBX	0x756e6547
 #define SVM_INTEL_EDX	0x49656e69
@@ -703,7 +690,7 @@ int svm_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 		svm->vmcb->control.tsc_offset = data - rdtsc();
 		break;
 	case MSR_IA32_CR_PAT:
-		if (!svm_pat_valid(data))
+		if (!kvmx_pat_valid(data))
 			return 1;
 		s->g_pat = data;
 		break;

@@ -456,19 +456,6 @@ int vmx_get_msr(struct kvmx_vcpu *vcpu, u32 index, u64 *data, bool host)
 	return 0;
 }
 
-static bool vmx_pat_valid(u64 pat)
-{
-	int i;
-
-	for (i = 0; i < 8; i++) {
-		u8 t = (pat >> (8 * i)) & 0xff;
-
-		if (t != 0 && t != 1 && t != 4 && t != 5 && t != 6 && t != 7)
-			return false;
-	}
-	return true;
-}
-
 int vmx_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 {
 	struct vcpu_vmx *vmx = to_vmx(vcpu);
@@ -526,7 +513,7 @@ int vmx_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 		vmcs_write64(TSC_OFFSET, data - rdtsc());
 		break;
 	case MSR_IA32_CR_PAT:
-		if (!vmx_pat_valid(data))
+		if (!kvmx_pat_valid(data))
 			return 1;
 		vmcs_write64(GUEST_IA32_PAT, data);
 		break;

@@ -305,6 +305,7 @@ int kvmx_fill_io_exit(struct kvmx_vcpu *vcpu, bool in, u16 port, int size,
 int kvmx_set_xcr0(struct kvmx_vcpu *vcpu, u64 xcr0);
 u64 kvmx_cr4_reserved_bits(struct kvmx_vcpu *vcpu);
 bool kvmx_apic_base_valid(struct kvmx_vcpu *vcpu, u64 old, u64 data, bool host);
+bool kvmx_pat_valid(u64 pat);
 void kvmx_internal_error(struct kvmx_vcpu *vcpu, u32 suberror, int ndata, const u64 *data);
 
 #endif /* _KVMX_HOST_H */
