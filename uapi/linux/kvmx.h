@@ -34,4 +34,21 @@
 #define KVMX_CAP_KVMX		(KVMX_CAP_BASE + 0)
 #define KVMX_ABI_REVISION	1
 
+/*
+ * KVMX_CAP_MMU_MODE: which MMU translates a VM's guest addresses.
+ *
+ *  - KVM_CHECK_EXTENSION on /dev/kvmx: the modes this host offers, as a mask
+ *    of KVMX_MMU_MODE_* (two-dimensional paging only when the CPU has
+ *    NPT/EPT).
+ *  - KVM_CHECK_EXTENSION on a VM fd: the VM's mode, one KVMX_MMU_MODE_*.
+ *    New VMs take the module default (kvmx.tdp=).
+ *  - KVM_ENABLE_CAP on a VM fd, args[0] = one KVMX_MMU_MODE_*, flags and
+ *    args[1..3] zero: sets the VM's mode.  -EINVAL for an unknown mode or a
+ *    nonzero field, -EOPNOTSUPP for a mode the host does not offer, -EBUSY
+ *    once the VM has a vCPU.
+ */
+#define KVMX_CAP_MMU_MODE	(KVMX_CAP_BASE + 1)
+#define KVMX_MMU_MODE_TDP	(1U << 0)	/* NPT (AMD) or EPT (Intel) */
+#define KVMX_MMU_MODE_SHADOW	(1U << 1)	/* shadow page tables */
+
 #endif /* _UAPI_LINUX_KVMX_H */
