@@ -4,6 +4,7 @@
 #define _KVMX_CORE_H
 
 #include <kvmx/kvmx_host.h>
+#include <linux/kvmx.h>
 
 /*
  * The registered backend.  Written under kvmx_vendor_lock by register and
@@ -16,15 +17,33 @@ extern const struct kvmx_vendor_ops *kvmx_vendor;
 /* Module default for the VM's MMU mode (NPT/EPT or shadow); read-only. */
 extern bool kvmx_tdp_default;
 
-/*
- * Whether new VMs can run vCPUs: the backend must run them at all (see
- * kvmx/vendor-ops.h), and the MMU mode they would get must exist.  Shadow
- * paging is not written yet, so with tdp=0 VMs offer no vCPUs (their vCPU
- * capabilities read 0) instead of quietly running on NPT/EPT.
- */
-static inline bool kvmx_vendor_runs_vcpus(void)
+/* The MMU mode new VMs get: the module default (tdp=), as the backend offers it. */
+static inline u32 kvmx_default_mmu_mode(void)
 {
-	return kvmx_vendor->vcpu_create && kvmx_tdp_default;
+	if (kvmx_tdp_default && (kvmx_vendor->mmu_modes & KVMX_MMU_MODE_TDP))
+		return KVMX_MMU_MODE_TDP;
+	if (kvmx_vendor->mmu_modes & KVMX_MMU_MODE_SHADOW)
+		return KVMX_MMU_MODE_SHADOW;
+	return kvmx_tdp_default ? KVMX_MMU_MODE_TDP : KVMX_MMU_MODE_SHADOW;
+}
+
+/* The backend runs vCPUs at all (see kvmx/vendor-ops.h). */
+static inline bool kvmx_vendor_has_vcpus(void)
+{
+	return kvmx_vendor->vcpu_create;
+}
+
+/*
+ * Whether @vm (NULL: a new VM) can run vCPUs: the backend must run them at
+ * all, in the VM's MMU mode.  A VM whose mode the backend does not run (e.g.
+ * shadow paging on a backend without it) offers no vCPUs: its vCPU
+ * capabilities read 0, instead of quietly running in another mode.
+ */
+static inline bool kvmx_vm_runs_vcpus(struct kvmx_vm *vm)
+{
+	u32 mode = vm ? vm->mmu.mode : kvmx_default_mmu_mode();
+
+	return kvmx_vendor_has_vcpus() && (kvmx_vendor->mmu_modes & mode);
 }
 
 long kvmx_check_extension(struct kvmx_vm *vm, long cap);
@@ -57,6 +76,10 @@ long kvmx_vcpu_set_cpuid2(struct kvmx_vcpu *vcpu, struct kvm_cpuid2 __user *ucpu
 long kvmx_vcpu_get_cpuid2(struct kvmx_vcpu *vcpu, struct kvm_cpuid2 __user *ucpuid);
 u64 kvmx_supported_xcr0(void);
 long kvmx_vcpu_msrs(struct kvmx_vcpu *vcpu, struct kvm_msrs __user *umsrs, bool set);
+
+/* mm/shadow.c: a vCPU's part of the shadow MMU. */
+int kvmx_shadow_vcpu_init(struct kvmx_vcpu *vcpu);
+void kvmx_shadow_vcpu_free(struct kvmx_vcpu *vcpu);
 
 /* mm/npt.c: zap / write-protect NPT entries of a gfn range. */
 void kvmx_mmu_zap_gfn_range(struct kvmx_vm *vm, gfn_t start, gfn_t end);

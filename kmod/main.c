@@ -79,7 +79,7 @@ int kvmx_hw_get(void)
 	int r = 0;
 
 	/* A backend that runs no vCPUs never needs SVM/VMX turned on. */
-	if (!kvmx_vendor_runs_vcpus())
+	if (!kvmx_vendor_has_vcpus())
 		return 0;
 	cpus_read_lock();
 	mutex_lock(&kvmx_hw_lock);
@@ -107,7 +107,7 @@ out:
 
 void kvmx_hw_put(void)
 {
-	if (!kvmx_vendor_runs_vcpus())
+	if (!kvmx_vendor_has_vcpus())
 		return;
 	cpus_read_lock();
 	mutex_lock(&kvmx_hw_lock);
@@ -219,7 +219,13 @@ long kvmx_check_extension(struct kvmx_vm *vm, long cap)
 {
 	long r = kvmx_check_vm_extension(cap);
 
-	if (r || !kvmx_vendor_runs_vcpus())
+	if (cap == KVMX_CAP_MMU_MODE) {
+		/* A VM's own mode; on /dev/kvmx the modes vCPUs can run in. */
+		if (vm)
+			return vm->mmu.mode;
+		return kvmx_vendor_has_vcpus() ? kvmx_vendor->mmu_modes : 0;
+	}
+	if (r || !kvmx_vm_runs_vcpus(vm))
 		return r;
 	return kvmx_check_vcpu_extension(cap);
 }
@@ -306,6 +312,11 @@ static int kvmx_check_vendor_ops(const struct kvmx_vendor_ops *ops)
 		}
 	}
 
+	if (ops->mmu_modes & ~(KVMX_MMU_MODE_TDP | KVMX_MMU_MODE_SHADOW) ||
+	    (vcpus && !ops->mmu_modes)) {
+		pr_err("backend %s: bad MMU modes %#x\n", ops->name, ops->mmu_modes);
+		return -EINVAL;
+	}
 	if (ops->vm_size < sizeof(struct kvmx_vm)) {
 		pr_err("backend %s: vm_size %zu too small\n", ops->name, ops->vm_size);
 		return -EINVAL;
@@ -352,7 +363,7 @@ int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner
 	}
 	pr_info("/dev/kvmx ready: backend %s, default MMU %s%s\n", ops->name,
 		kvmx_tdp_default ? "tdp" : "shadow",
-		kvmx_vendor_runs_vcpus() ? "" : " (no vCPUs offered)");
+		kvmx_vm_runs_vcpus(NULL) ? "" : " (no vCPUs offered)");
 	mutex_unlock(&kvmx_vendor_lock);
 	return 0;
 

@@ -582,6 +582,7 @@ void kvmx_vcpu_set_owner(struct module *owner)
 void kvmx_vcpu_destroy(struct kvmx_vcpu *vcpu)
 {
 	kvmx_vendor->vcpu_free(vcpu);
+	kvmx_shadow_vcpu_free(vcpu);
 	fpu_free_guest_fpstate(&vcpu->guest_fpu);
 	kfree(vcpu->cpuid_entries);
 	free_page((unsigned long)vcpu->pio_data);
@@ -611,7 +612,7 @@ int kvmx_vm_create_vcpu(struct kvmx_vm *vm, unsigned long id)
 	int r, fd;
 
 	/* No vCPU id is valid when the backend runs none (KVM_CAP_MAX_VCPU_ID 0). */
-	if (id >= KVMX_MAX_VCPUS || !kvmx_vendor_runs_vcpus())
+	if (id >= KVMX_MAX_VCPUS || !kvmx_vm_runs_vcpus(vm))
 		return -EINVAL;
 
 	mutex_lock(&vm->lock);
@@ -641,9 +642,12 @@ int kvmx_vm_create_vcpu(struct kvmx_vm *vm, unsigned long id)
 		goto out_free;
 	vcpu->xcr0 = XFEATURE_MASK_FP;
 
-	r = kvmx_vendor->vcpu_create(vcpu);
+	r = kvmx_shadow_vcpu_init(vcpu);
 	if (r)
 		goto out_free_fpu;
+	r = kvmx_vendor->vcpu_create(vcpu);
+	if (r)
+		goto out_free_shadow;
 
 	mutex_lock(&vm->lock);
 	if (kvmx_vcpu_id_taken(vm, id)) {
@@ -681,6 +685,8 @@ out_put_vm:
 out_unlock:
 	mutex_unlock(&vm->lock);
 	kvmx_vendor->vcpu_free(vcpu);
+out_free_shadow:
+	kvmx_shadow_vcpu_free(vcpu);
 out_free_fpu:
 	fpu_free_guest_fpstate(&vcpu->guest_fpu);
 out_free:

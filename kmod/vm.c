@@ -70,6 +70,42 @@ out:
 	return r;
 }
 
+/*
+ * KVM_ENABLE_CAP on a VM.  The only capability kvmx enables per VM is its
+ * MMU mode (KVMX_CAP_MMU_MODE, uapi/linux/kvmx.h), and only before the first
+ * vCPU: vCPUs are set up for the mode, and the shadow MMU keeps per-vCPU
+ * roots.  Everything else is -EINVAL, as KVM answers a capability it cannot
+ * enable.
+ */
+static long kvmx_vm_enable_cap(struct kvmx_vm *vm, struct kvm_enable_cap __user *ucap)
+{
+	struct kvm_enable_cap cap;
+	long r;
+
+	if (copy_from_user(&cap, ucap, sizeof(cap)))
+		return -EFAULT;
+	if (cap.cap != KVMX_CAP_MMU_MODE || cap.flags ||
+	    cap.args[1] || cap.args[2] || cap.args[3])
+		return -EINVAL;
+	if (cap.args[0] != KVMX_MMU_MODE_TDP && cap.args[0] != KVMX_MMU_MODE_SHADOW)
+		return -EINVAL;
+	if (!kvmx_vendor_has_vcpus() || !(kvmx_vendor->mmu_modes & cap.args[0]))
+		return -EOPNOTSUPP;
+
+	mutex_lock(&vm->lock);
+	r = -EBUSY;
+	if (vm->created_vcpus)
+		goto out;
+	/* No vCPU: nothing is mapped yet, in either mode. */
+	spin_lock(&vm->mmu.lock);
+	vm->mmu.mode = cap.args[0];
+	spin_unlock(&vm->mmu.lock);
+	r = 0;
+out:
+	mutex_unlock(&vm->lock);
+	return r;
+}
+
 static long kvmx_vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 {
 	struct kvmx_vm *vm = filp->private_data;
@@ -84,6 +120,8 @@ static long kvmx_vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long a
 		return kvmx_check_extension(vm, arg);
 	case KVM_CREATE_VCPU:
 		return kvmx_vm_create_vcpu(vm, arg);
+	case KVM_ENABLE_CAP:
+		return kvmx_vm_enable_cap(vm, argp);
 	case KVM_SET_USER_MEMORY_REGION: {
 		struct kvm_userspace_memory_region mem;
 

@@ -35,6 +35,7 @@
 #include <asm/io.h>
 
 #include "../kmod/core.h"
+#include "mmu_internal.h"
 
 /*
  * The entry format is the backend's (kvmx_vendor_ops.tdp_format): NPT takes
@@ -126,15 +127,30 @@ static bool npt_zap_range(u64 *table, int level, gfn_t base, gfn_t start, gfn_t 
 	return changed;
 }
 
+/*
+ * Zap or write-protect what maps [start, end): the NPT/EPT leaves, or in
+ * shadow mode the shadow leaves of those guest frames.
+ */
 static bool npt_zap_locked(struct kvmx_vm *vm, gfn_t start, gfn_t end, bool wp)
 {
 	lockdep_assert_held(&vm->mmu.lock);
+	if (kvmx_vm_shadow(vm))
+		return kvmx_shadow_zap_leaves(vm, start, end, wp);
 	return npt_zap_range(vm->mmu.root, vm->mmu.levels, 0, start, end, wp);
 }
 
+/*
+ * A memslot goes or moves.  In shadow mode the guest's page tables may have
+ * lived there too, so every shadow table goes (as KVM's zap of all pages).
+ */
 void kvmx_mmu_zap_gfn_range(struct kvmx_vm *vm, gfn_t start, gfn_t end)
 {
 	bool flush;
+
+	if (kvmx_vm_shadow(vm)) {
+		kvmx_shadow_zap_all(vm);
+		return;
+	}
 
 	spin_lock(&vm->mmu.lock);
 	flush = npt_zap_locked(vm, start, end, false);
@@ -148,6 +164,17 @@ void kvmx_mmu_write_protect_mask(struct kvmx_vm *vm, struct kvmx_memory_slot *sl
 				 gfn_t gfn_offset, unsigned long mask)
 {
 	spin_lock(&vm->mmu.lock);
+	if (kvmx_vm_shadow(vm) && mask) {
+		/*
+		 * One pass over the shadow leaves for the whole word: a frame
+		 * whose bit is clear was not written since it was last
+		 * protected, so it has no writable leaf to lose.
+		 */
+		gfn_t base = slot->base_gfn + gfn_offset;
+
+		kvmx_shadow_zap_leaves(vm, base + __ffs(mask), base + __fls(mask) + 1, true);
+		mask = 0;
+	}
 	while (mask) {
 		gfn_t gfn = slot->base_gfn + gfn_offset + __ffs(mask);
 
@@ -263,7 +290,7 @@ static int npt_install(struct kvmx_vm *vm, struct npt_fault *f)
 }
 
 /* The retry test of the notifier protocol; see the top of this file. */
-static bool npt_invalidated(struct kvmx_vm *vm, unsigned long seq, unsigned long hva)
+bool kvmx_mmu_invalidated(struct kvmx_vm *vm, unsigned long seq, unsigned long hva)
 {
 	lockdep_assert_held(&vm->mmu.lock);
 	if (vm->mmu.invalidate_in_progress &&
@@ -272,18 +299,19 @@ static bool npt_invalidated(struct kvmx_vm *vm, unsigned long seq, unsigned long
 	return vm->mmu.invalidate_seq != seq;
 }
 
-static int npt_get_page(struct npt_fault *f)
+int kvmx_mmu_get_host_page(unsigned long hva, bool write, bool *writable,
+			   struct page **page)
 {
-	unsigned int flags = f->write ? FOLL_WRITE : 0;
+	unsigned int flags = write ? FOLL_WRITE : 0;
 	long n;
 
 	/* A read still maps writable when the host page is writable already. */
-	if (!f->write && f->writable &&
-	    get_user_pages_fast_only(f->hva, 1, FOLL_WRITE, &f->page) == 1)
+	if (!write && *writable &&
+	    get_user_pages_fast_only(hva, 1, FOLL_WRITE, page) == 1)
 		return 0;
-	if (!f->write)
-		f->writable = false;
-	n = get_user_pages_unlocked(f->hva, 1, &f->page, flags);
+	if (!write)
+		*writable = false;
+	n = get_user_pages_unlocked(hva, 1, page, flags);
 	if (n == 1)
 		return 0;
 	return n < 0 ? n : -EFAULT;
@@ -331,7 +359,7 @@ int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetc
 	/* Sample the sequence before gup looks at the host page tables. */
 	smp_rmb();
 
-	r = npt_get_page(&f);
+	r = kvmx_mmu_get_host_page(f.hva, f.write, &f.writable, &f.page);
 	if (r)
 		goto out_free_cache;
 
@@ -341,7 +369,7 @@ int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetc
 
 	spin_lock(&vm->mmu.lock);
 	r = 1;
-	if (npt_invalidated(vm, seq, f.hva))
+	if (kvmx_mmu_invalidated(vm, seq, f.hva))
 		goto out_unlock;
 
 	f.huge = !f.slot->dirty_bitmap &&
@@ -458,15 +486,22 @@ int kvmx_mmu_init(struct kvmx_vm *vm)
 	if (WARN_ON_ONCE(!TDP_FMT))
 		return -EINVAL;
 	spin_lock_init(&vm->mmu.lock);
+	vm->mmu.mode = kvmx_default_mmu_mode();
+	r = kvmx_shadow_init(vm);
+	if (r)
+		return r;
 	vm->mmu.levels = TDP_FMT->levels ?: (pgtable_l5_enabled() ? 5 : 4);
 	vm->mmu.root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
-	if (!vm->mmu.root)
+	if (!vm->mmu.root) {
+		kvmx_shadow_destroy(vm);
 		return -ENOMEM;
+	}
 	vm->mmu.notifier.ops = &npt_notifier_ops;
 	r = mmu_notifier_register(&vm->mmu.notifier, vm->mm);
 	if (r) {
 		free_page((unsigned long)vm->mmu.root);
 		vm->mmu.root = NULL;
+		kvmx_shadow_destroy(vm);
 		return r;
 	}
 	vm->mmu.notifier_registered = true;
@@ -495,4 +530,5 @@ void kvmx_mmu_destroy(struct kvmx_vm *vm)
 	if (vm->mmu.root)
 		npt_free_tables(vm->mmu.root, vm->mmu.levels);
 	vm->mmu.root = NULL;
+	kvmx_shadow_destroy(vm);
 }

@@ -36,7 +36,7 @@ void svm_load_pdptes(struct vcpu_svm *svm)
 	int idx, i, r;
 
 	idx = srcu_read_lock(&vm->srcu);
-	r = kvmx_read_guest(vm, svm->vmcb->save.cr3 & 0xffffffe0ULL, pdptes, sizeof(pdptes));
+	r = kvmx_read_guest(vm, svm_read_cr3(svm) & 0xffffffe0ULL, pdptes, sizeof(pdptes));
 	srcu_read_unlock(&vm->srcu, idx);
 	if (r)
 		return;
@@ -47,20 +47,62 @@ void svm_load_pdptes(struct vcpu_svm *svm)
 	svm->pdptes_valid = true;
 }
 
+/* "AuthenticAMD" in CPUID leaf 0's EBX. */
+#define SVM_AMD_EBX	0x68747541
+
+/*
+ * What the guest's CPUID says about its paging: MAXPHYADDR (36 without leaf
+ * 0x80000008, as KVM), 1 GiB pages, PSE-36, and AMD's reserved bit 8 of
+ * PML4Es.
+ */
+static void svm_paging_model(struct vcpu_svm *svm, struct kvmx_paging *p)
+{
+	struct kvmx_vcpu *vcpu = &svm->vcpu;
+	const struct kvm_cpuid_entry2 *e;
+
+	e = kvmx_find_cpuid_entry(vcpu, 0x80000008, 0);
+	p->maxphyaddr = e && (e->eax & 0xff) ? e->eax & 0xff : 36;
+	e = kvmx_find_cpuid_entry(vcpu, 0x80000001, 0);
+	if (!e || !(e->edx & BIT(X86_FEATURE_GBPAGES & 31)))
+		p->model |= KVMX_MODEL_NO_GBPAGES;
+	e = kvmx_find_cpuid_entry(vcpu, 1, 0);
+	if (!e || !(e->edx & BIT(X86_FEATURE_PSE36 & 31)))
+		p->model |= KVMX_MODEL_NO_PSE36;
+	e = kvmx_find_cpuid_entry(vcpu, 0, 0);
+	if (e && e->ebx == SVM_AMD_EBX)
+		p->model |= KVMX_MODEL_AMD;
+}
+
+/*
+ * The guest's paging state, for the walker.  With NPT, PAE PDPTEs are read
+ * afresh (the hardware holds the live ones); with shadow paging they are the
+ * registers kvmx loaded when the guest last loaded CR3, as the hardware's.
+ */
 struct kvmx_paging svm_paging(struct vcpu_svm *svm)
 {
 	struct vmcb_save_area *s = &svm->vmcb->save;
-	struct kvmx_paging p = { .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4,
-				 .efer = s->efer };
+	struct kvmx_paging p = { .cr0 = svm_read_cr0(svm), .cr3 = svm_read_cr3(svm),
+				 .cr4 = svm_read_cr4(svm), .efer = svm_read_efer(svm),
+				 .rflags = s->rflags, .cpl = s->cpl };
 
-	if ((s->cr0 & X86_CR0_PG) && (s->cr4 & X86_CR4_PAE) && !(s->efer & EFER_LMA)) {
-		svm_load_pdptes(svm);
+	svm_paging_model(svm, &p);
+	if ((p.cr0 & X86_CR0_PG) && (p.cr4 & X86_CR4_PAE) && !(p.efer & EFER_LMA)) {
+		if (!kvmx_vm_shadow(svm->vcpu.vm))
+			svm_load_pdptes(svm);
 		if (svm->pdptes_valid) {
 			memcpy(p.pdptes, svm->pdptes, sizeof(p.pdptes));
 			p.pdptes_valid = true;
 		}
 	}
 	return p;
+}
+
+/* PAE paging is on: the PDPTE registers come from CR3 (MOV CR3, CR0, CR4). */
+static void svm_reload_pdptes_if_pae(struct vcpu_svm *svm)
+{
+	if ((svm_read_cr0(svm) & X86_CR0_PG) && (svm_read_cr4(svm) & X86_CR4_PAE) &&
+	    !(svm_read_efer(svm) & EFER_LMA))
+		svm_load_pdptes(svm);
 }
 
 enum kvmx_cpu_mode svm_cpu_mode(struct vcpu_svm *svm)
@@ -363,7 +405,7 @@ static int io_interception(struct vcpu_svm *svm)
 static int svm_guest_set_cr0(struct vcpu_svm *svm, u64 cr0)
 {
 	struct vmcb_save_area *s = &svm->vmcb->save;
-	u64 old = svm_read_cr0(svm), efer = s->efer;
+	u64 old = svm_read_cr0(svm), efer = svm_read_efer(svm);
 
 	if (cr0 >> 32)
 		return 1;
@@ -387,10 +429,13 @@ static int svm_guest_set_cr0(struct vcpu_svm *svm, u64 cr0)
 	if ((old & X86_CR0_PG) && !(cr0 & X86_CR0_PG))
 		efer &= ~EFER_LMA;
 
-	s->efer = efer;
+	svm->guest_efer = efer;
 	svm_write_cr0(svm, cr0);
-	if (cr0 != old)
+	if (cr0 != old) {
 		set_bit(KVMX_REQ_TLB_FLUSH, &svm->vcpu.requests);
+		if ((cr0 ^ old) & X86_CR0_PG)
+			svm_reload_pdptes_if_pae(svm);
+	}
 	return 0;
 }
 
@@ -407,8 +452,28 @@ static int svm_guest_set_cr4(struct vcpu_svm *svm, u64 cr4)
 		return 1;
 	/* PCIDE is reserved: PCID is not offered (kvmx_cr4_reserved_bits()). */
 	svm_write_cr4(svm, cr4);
-	if (cr4 != old)
+	if (cr4 != old) {
 		set_bit(KVMX_REQ_TLB_FLUSH, &vcpu->requests);
+		svm_reload_pdptes_if_pae(svm);
+	}
+	return 0;
+}
+
+/*
+ * A guest write of CR3 (intercepted with shadow paging only).  Bits above
+ * MAXPHYADDR are reserved in long mode (#GP); the next entry switches to
+ * the shadow root of the new address space.  PCID is not offered, so every
+ * load flushes the guest's TLB.
+ */
+static int svm_guest_set_cr3(struct vcpu_svm *svm, u64 cr3)
+{
+	struct kvmx_paging p = svm_paging(svm);
+
+	if ((svm_read_efer(svm) & EFER_LMA) && (cr3 >> p.maxphyaddr))
+		return 1;
+	svm_write_cr3(svm, cr3);
+	svm_reload_pdptes_if_pae(svm);
+	set_bit(KVMX_REQ_TLB_FLUSH, &svm->vcpu.requests);
 	return 0;
 }
 
@@ -488,20 +553,24 @@ static int cr_interception(struct vcpu_svm *svm)
 		break;
 	case OPC_MOV_TO_CR:
 	case OPC_MOV_FROM_CR:
-		/* Privileged, and only CR0 and CR4 are intercepted. */
+		/* Privileged; CR0 and CR4 are intercepted, CR3 with shadow paging. */
 		if (svm->vmcb->save.cpl) {
 			svm_inject_gp(svm);
 			return 1;
 		}
-		if (cr != 0 && cr != 4)
+		if (cr != 0 && cr != 4 && !(cr == 3 && kvmx_vm_shadow(vcpu->vm)))
 			return svm_emulation_failure(svm);
 		if (insn.opcode == OPC_MOV_FROM_CR) {
-			val = cr ? svm_read_cr4(svm) : svm_read_cr0(svm);
+			val = cr == 4 ? svm_read_cr4(svm) :
+			      cr == 3 ? svm_read_cr3(svm) : svm_read_cr0(svm);
 			vcpu->regs[gpr] = long64 ? val : (u32)val;
 			break;
 		}
 		val = long64 ? vcpu->regs[gpr] : (u32)vcpu->regs[gpr];
-		r = cr ? svm_guest_set_cr4(svm, val) : svm_guest_set_cr0(svm, val);
+		if (cr == 3)
+			r = svm_guest_set_cr3(svm, val);
+		else
+			r = cr ? svm_guest_set_cr4(svm, val) : svm_guest_set_cr0(svm, val);
 		break;
 	case OPC_GROUP7:
 		if (((insn.modrm >> 3) & 7) == GROUP7_SMSW) {
@@ -558,8 +627,149 @@ static int npf_interception(struct vcpu_svm *svm)
 	return svm_emulate_mmio(svm, gpa);
 }
 
+/*
+ * INVLPG under shadow paging.  The shadow tables follow the guest's (its
+ * page tables are write-protected), so only the hardware's TLB can be
+ * stale: flush this vCPU's.  The address needs DecodeAssists to know
+ * without decoding; the whole ASID goes instead.
+ */
+static int invlpg_interception(struct vcpu_svm *svm)
+{
+	if (svm->vmcb->save.cpl) {
+		svm_inject_gp(svm);
+		return 1;
+	}
+	set_bit(KVMX_REQ_TLB_FLUSH, &svm->vcpu.requests);
+	return svm_skip_instruction(svm);
+}
+
+/*
+ * Deliver a #PF the guest takes.  If the fault hit while another event was
+ * being delivered, combine them as the hardware would: a fault while
+ * delivering an exception is a double fault; an interrupt or NMI cut short
+ * goes back to pending and is delivered after the #PF.
+ */
+static void svm_reflect_pf(struct vcpu_svm *svm, u64 gva, u32 error)
+{
+	struct vmcb_control_area *c = &svm->vmcb->control;
+	u32 inj = c->event_inj;
+
+	if (inj & SVM_EVTINJ_VALID) {
+		switch (inj & SVM_EVTINJ_TYPE_MASK) {
+		case SVM_EVTINJ_TYPE_EXEPT:
+			svm_inject_exception(svm, DF_VECTOR, true, 0);
+			return;
+		case SVM_EVTINJ_TYPE_NMI:
+			svm->vcpu.nmi_pending = true;
+			svm->nmi_masked = false;
+			break;
+		case SVM_EVTINJ_TYPE_INTR:
+			svm->vcpu.irq_pending = true;
+			svm->vcpu.irq_vector = inj & SVM_EVTINJ_VEC_MASK;
+			break;
+		}
+	}
+	svm->vmcb->save.cr2 = gva;
+	svm_inject_exception(svm, PF_VECTOR, true, error);
+}
+
+/*
+ * A store to a guest page table that the vCPU cannot run without shadowing
+ * (its own root, or a table on the store's own path): kvmx makes the store
+ * itself, through the VMM's mapping, and the table's shadow pages are
+ * rebuilt from the new contents when next needed.  Plain stores, XCHG and
+ * read-modify-write ALU instructions are what guests update entries with;
+ * anything else is an emulation failure.
+ */
+static int svm_emulate_pt_write(struct vcpu_svm *svm, gpa_t gpa)
+{
+	struct kvmx_vcpu *vcpu = &svm->vcpu;
+	struct kvmx_vm *vm = vcpu->vm;
+	u64 old = 0, val, next, rflags = svm->vmcb->save.rflags;
+	struct kvmx_insn insn;
+	bool has_reg;
+	int idx, r;
+
+	if (svm_decode_at_rip(svm, &insn) || !insn.has_mem || !insn.mem_size ||
+	    insn.mem_size > sizeof(old) || offset_in_page(gpa) + insn.mem_size > PAGE_SIZE ||
+	    !(insn.access & KVMX_ACCESS_WRITE))
+		return svm_emulation_failure(svm);
+	has_reg = insn.reg < KVMX_NR_REGS;
+	next = svm->vmcb->save.rip + insn.len;
+	if (svm_cpu_mode(svm) != KVMX_MODE_LONG64)
+		next = (u32)next;
+
+	idx = srcu_read_lock(&vm->srcu);
+	r = kvmx_read_guest(vm, gpa, &old, insn.mem_size);
+	if (r)
+		goto fail;
+	switch (insn.op) {
+	case KVMX_OP_MOV:
+		if (!insn.has_imm && !has_reg)
+			goto fail;
+		val = kvmx_insn_store_data(&insn, has_reg ? vcpu->regs[insn.reg] : 0);
+		break;
+	case KVMX_OP_XCHG:
+		if (!has_reg)
+			goto fail;
+		val = kvmx_insn_store_data(&insn, vcpu->regs[insn.reg]);
+		break;
+	case KVMX_OP_ALU:
+		if (!insn.dst_mem || (!insn.has_imm && !has_reg))
+			goto fail;
+		val = kvmx_insn_alu(&insn, old, kvmx_insn_store_data(&insn, has_reg ?
+								    vcpu->regs[insn.reg] : 0),
+				    &rflags);
+		break;
+	default:
+		goto fail;
+	}
+	r = kvmx_write_guest(vm, gpa, &val, insn.mem_size);
+	srcu_read_unlock(&vm->srcu, idx);
+	if (r)
+		return svm_emulation_failure(svm);
+	if (insn.op == KVMX_OP_XCHG)
+		vcpu->regs[insn.reg] = kvmx_insn_load(&insn, vcpu->regs[insn.reg], old);
+	svm->vmcb->save.rflags = rflags;
+	svm->vmcb->save.rip = next;
+	svm->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW_MASK;
+	return 1;
+fail:
+	srcu_read_unlock(&vm->srcu, idx);
+	return svm_emulation_failure(svm);
+}
+
+/* A #PF under shadow paging (mm/shadow.c): ours to fix, the guest's, or MMIO. */
+static int pf_interception(struct vcpu_svm *svm)
+{
+	u32 error = svm->vmcb->control.exit_info_1;
+	u64 gva = svm->vmcb->control.exit_info_2;
+	struct kvmx_paging p = svm_paging(svm);
+	struct kvmx_walk_result res;
+	int r;
+
+	r = kvmx_shadow_page_fault(&svm->vcpu, &p, gva, error, &res);
+	switch (r) {
+	case KVMX_SHADOW_FIXED:
+		return 1;
+	case KVMX_SHADOW_REFLECT:
+		svm_reflect_pf(svm, gva, res.error_code);
+		return 1;
+	case KVMX_SHADOW_MMIO:
+		return svm_emulate_mmio(svm, res.gpa);
+	case KVMX_SHADOW_EMULATE_WRITE:
+		return svm_emulate_pt_write(svm, res.gpa);
+	default:
+		return r;
+	}
+}
+
 static int (*const svm_exit_handlers[])(struct vcpu_svm *svm) = {
 	[SVM_EXIT_READ_CR0]			= cr_interception,
+	[SVM_EXIT_READ_CR3]			= cr_interception,
+	[SVM_EXIT_WRITE_CR3]			= cr_interception,
+	[SVM_EXIT_INVLPG]			= invlpg_interception,
+	[SVM_EXIT_EXCP_BASE + PF_VECTOR]	= pf_interception,
 	[SVM_EXIT_READ_CR4]			= cr_interception,
 	[SVM_EXIT_WRITE_CR0]			= cr_interception,
 	[SVM_EXIT_WRITE_CR4]			= cr_interception,

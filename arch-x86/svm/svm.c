@@ -145,30 +145,75 @@ static void svm_init_seg(struct vmcb_seg *seg, u16 attrib)
 }
 
 /*
- * CR0 and CR4 with NPT, as KVM does it.  The guest's CD and NW never reach
- * the hardware (KVM_X86_QUIRK_CD_NW_CLEARED: host memory stays cacheable);
- * while the guest has either set, CR0 accesses are intercepted so it reads
- * back what it wrote.  CR4 writes are always intercepted, to refuse bits
- * for features the guest was not given; the hardware keeps the host's
- * CR4.MCE so that machine checks reach the host, and reads are intercepted
- * whenever that makes the VMCB differ from what the guest wrote.
+ * Control registers and EFER: the guest's view lives in struct vcpu_svm,
+ * what the hardware runs with in the VMCB, and svm_sync_hw_cr() derives the
+ * second from the first.
+ *
+ * With NPT, as KVM does it: the guest's CD and NW never reach the hardware
+ * (KVM_X86_QUIRK_CD_NW_CLEARED: host memory stays cacheable); while the
+ * guest has either set, CR0 accesses are intercepted so it reads back what
+ * it wrote.  CR4 writes are always intercepted, to refuse bits for features
+ * the guest was not given; the hardware keeps the host's CR4.MCE so that
+ * machine checks reach the host, and reads are intercepted whenever that
+ * makes the VMCB differ from what the guest wrote.
+ *
+ * With shadow paging (mm/shadow.c), as KVM does it too: the hardware always
+ * pages (CR0.PG, and CR0.WP so that read-only shadow entries hold against
+ * the guest kernel), always with 64-bit entries (CR4.PAE), through the
+ * shadow root in CR3; a guest with paging off runs on an identity map, with
+ * SMEP/SMAP/PKE off and EFER.LME kept from the hardware until the guest's
+ * long mode is active.  CR0, CR3 and CR4 accesses, INVLPG and #PF are all
+ * intercepted.
  */
+static void svm_sync_hw_cr(struct vcpu_svm *svm)
+{
+	bool shadow = kvmx_vm_shadow(svm->vcpu.vm);
+	struct vmcb *vmcb = svm->vmcb;
+	u64 cr0 = svm->guest_cr0 & ~(X86_CR0_CD | X86_CR0_NW);
+	u64 cr4 = svm->guest_cr4 | (cr4_read_shadow() & X86_CR4_MCE);
+	u64 efer = svm->guest_efer | EFER_SVME;
+
+	if (shadow) {
+		if (!(svm->guest_cr0 & X86_CR0_PG))
+			cr4 &= ~(X86_CR4_SMEP | X86_CR4_SMAP | X86_CR4_PKE);
+		cr0 |= X86_CR0_PG | X86_CR0_WP;
+		cr4 |= X86_CR4_PAE;
+		if (!(efer & EFER_LMA))
+			efer &= ~EFER_LME;
+	}
+	vmcb->save.cr0 = cr0;
+	vmcb->save.cr4 = cr4;
+	vmcb->save.efer = efer;
+
+	if (shadow || (svm->guest_cr0 & (X86_CR0_CD | X86_CR0_NW))) {
+		svm_set_intercept(vmcb, INTERCEPT_CR0_READ);
+		svm_set_intercept(vmcb, INTERCEPT_CR0_WRITE);
+	} else {
+		svm_clr_intercept(vmcb, INTERCEPT_CR0_READ);
+		svm_clr_intercept(vmcb, INTERCEPT_CR0_WRITE);
+	}
+	svm_set_intercept(vmcb, INTERCEPT_CR4_WRITE);
+	if (cr4 != svm->guest_cr4)
+		svm_set_intercept(vmcb, INTERCEPT_CR4_READ);
+	else
+		svm_clr_intercept(vmcb, INTERCEPT_CR4_READ);
+	if (shadow) {
+		svm_set_intercept(vmcb, INTERCEPT_CR3_READ);
+		svm_set_intercept(vmcb, INTERCEPT_CR3_WRITE);
+		svm_set_intercept(vmcb, INTERCEPT_INVLPG);
+		svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + PF_VECTOR);
+	}
+}
+
 u64 svm_read_cr0(struct vcpu_svm *svm)
 {
-	return svm->vmcb->save.cr0 | svm->cr0_cd_nw;
+	return svm->guest_cr0;
 }
 
 void svm_write_cr0(struct vcpu_svm *svm, u64 cr0)
 {
-	svm->cr0_cd_nw = cr0 & (X86_CR0_CD | X86_CR0_NW);
-	svm->vmcb->save.cr0 = cr0 & ~(X86_CR0_CD | X86_CR0_NW);
-	if (svm->cr0_cd_nw) {
-		svm_set_intercept(svm->vmcb, INTERCEPT_CR0_READ);
-		svm_set_intercept(svm->vmcb, INTERCEPT_CR0_WRITE);
-	} else {
-		svm_clr_intercept(svm->vmcb, INTERCEPT_CR0_READ);
-		svm_clr_intercept(svm->vmcb, INTERCEPT_CR0_WRITE);
-	}
+	svm->guest_cr0 = cr0;
+	svm_sync_hw_cr(svm);
 }
 
 u64 svm_read_cr4(struct vcpu_svm *svm)
@@ -178,15 +223,34 @@ u64 svm_read_cr4(struct vcpu_svm *svm)
 
 void svm_write_cr4(struct vcpu_svm *svm, u64 cr4)
 {
-	u64 hw = cr4 | (cr4_read_shadow() & X86_CR4_MCE);
-
 	svm->guest_cr4 = cr4;
-	svm->vmcb->save.cr4 = hw;
-	svm_set_intercept(svm->vmcb, INTERCEPT_CR4_WRITE);
-	if (hw != cr4)
-		svm_set_intercept(svm->vmcb, INTERCEPT_CR4_READ);
+	svm_sync_hw_cr(svm);
+}
+
+/* EFER as the guest sees it, without SVME. */
+u64 svm_read_efer(struct vcpu_svm *svm)
+{
+	return svm->guest_efer;
+}
+
+void svm_write_efer(struct vcpu_svm *svm, u64 efer)
+{
+	svm->guest_efer = efer & ~EFER_SVME;
+	svm_sync_hw_cr(svm);
+}
+
+u64 svm_read_cr3(struct vcpu_svm *svm)
+{
+	return kvmx_vm_shadow(svm->vcpu.vm) ? svm->guest_cr3 : svm->vmcb->save.cr3;
+}
+
+/* The hardware's CR3 is the shadow root, set before each entry. */
+void svm_write_cr3(struct vcpu_svm *svm, u64 cr3)
+{
+	if (kvmx_vm_shadow(svm->vcpu.vm))
+		svm->guest_cr3 = cr3;
 	else
-		svm_clr_intercept(svm->vmcb, INTERCEPT_CR4_READ);
+		svm->vmcb->save.cr3 = cr3;
 }
 
 /* Architectural reset state (APM: "Processor Initialization State"). */
@@ -218,8 +282,10 @@ void svm_reinit_vmcb(struct vcpu_svm *svm)
 	c->iopm_base_pa = virt_to_phys(svm_iopm);
 	c->msrpm_base_pa = virt_to_phys(svm_msrpm);
 	c->int_ctl = V_INTR_MASKING_MASK;
-	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
-	c->nested_cr3 = kvmx_mmu_root_pa(svm->vcpu.vm);
+	if (!kvmx_vm_shadow(svm->vcpu.vm)) {
+		c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+		c->nested_cr3 = kvmx_mmu_root_pa(svm->vcpu.vm);
+	}
 	c->clean = 0;
 
 	svm_init_seg(&s->cs, SVM_SELECTOR_S_MASK | SVM_SELECTOR_READ_MASK |
@@ -236,9 +302,13 @@ void svm_reinit_vmcb(struct vcpu_svm *svm)
 	s->gdtr.limit = 0xffff;
 	s->idtr.limit = 0xffff;
 
-	svm_write_cr0(svm, X86_CR0_NW | X86_CR0_CD | X86_CR0_ET);
-	svm_write_cr4(svm, 0);
-	s->efer = EFER_SVME;
+	svm->guest_cr0 = X86_CR0_NW | X86_CR0_CD | X86_CR0_ET;
+	svm->guest_cr4 = 0;
+	svm->guest_efer = 0;
+	svm_sync_hw_cr(svm);
+	svm_write_cr3(svm, 0);
+	svm->pdptes_valid = false;
+	kvmx_shadow_reset(&svm->vcpu);
 	s->dr6 = SVM_DR6_RESET;
 	s->dr7 = SVM_DR7_RESET;
 	s->rflags = X86_EFLAGS_FIXED;
@@ -343,6 +413,15 @@ static int svm_vcpu_run(struct kvmx_vcpu *vcpu)
 
 	svm_inject_events(svm);
 
+	if (kvmx_vm_shadow(vcpu->vm)) {
+		struct kvmx_paging p = svm_paging(svm);
+		int r = kvmx_shadow_load(vcpu, &p);
+
+		if (r)
+			return r;
+		vmcb->save.cr3 = vcpu->shadow.root_pa;
+	}
+
 	local_irq_disable();
 	sd = this_cpu_ptr(&svm_data);
 	if (KVMX_KILL_VM_ON(!sd->enabled, vcpu->vm)) {
@@ -353,6 +432,12 @@ static int svm_vcpu_run(struct kvmx_vcpu *vcpu)
 	WRITE_ONCE(vcpu->mode, KVMX_IN_GUEST_MODE);
 	/* Pairs with kvmx_flush_remote_tlbs(): set request, barrier, read mode. */
 	smp_mb();
+	/* The shadow tables under our root went meanwhile: load it again. */
+	if (test_bit(KVMX_REQ_MMU_RELOAD, &vcpu->requests)) {
+		WRITE_ONCE(vcpu->mode, KVMX_OUTSIDE_GUEST_MODE);
+		local_irq_enable();
+		return 1;
+	}
 	if (svm->asid_generation != sd->asid_generation)
 		svm_new_asid(svm, sd);
 	if (test_and_clear_bit(KVMX_REQ_TLB_FLUSH, &vcpu->requests)) {
@@ -484,10 +569,10 @@ static void svm_get_sregs(struct kvmx_vcpu *vcpu, struct kvm_sregs *sr)
 	sr->idt.limit = s->idtr.limit;
 	sr->cr0 = svm_read_cr0(svm);
 	sr->cr2 = s->cr2;
-	sr->cr3 = s->cr3;
+	sr->cr3 = svm_read_cr3(svm);
 	sr->cr4 = svm_read_cr4(svm);
 	sr->cr8 = svm->vmcb->control.int_ctl & V_TPR_MASK;
-	sr->efer = s->efer & ~EFER_SVME;
+	sr->efer = svm_read_efer(svm);
 	sr->apic_base = svm->apic_base;
 	memset(sr->interrupt_bitmap, 0, sizeof(sr->interrupt_bitmap));
 	if (vcpu->irq_pending)
@@ -536,16 +621,18 @@ static int svm_set_sregs(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr)
 	s->gdtr.limit = sr->gdt.limit;
 	s->idtr.base = sr->idt.base;
 	s->idtr.limit = sr->idt.limit;
-	svm_write_cr0(svm, sr->cr0);
+	svm->guest_cr0 = sr->cr0;
+	svm->guest_cr4 = sr->cr4;
+	svm->guest_efer = sr->efer;
+	svm_sync_hw_cr(svm);
 	s->cr2 = sr->cr2;
-	s->cr3 = sr->cr3;
-	svm_write_cr4(svm, sr->cr4);
+	svm_write_cr3(svm, sr->cr3);
 	/* New paging state: the guest's cached translations are stale. */
 	set_bit(KVMX_REQ_TLB_FLUSH, &vcpu->requests);
+	kvmx_shadow_reset(vcpu);
 	svm->pdptes_valid = false;
 	if ((sr->cr0 & X86_CR0_PG) && (sr->cr4 & X86_CR4_PAE) && !(sr->efer & EFER_LMA))
 		svm_load_pdptes(svm);
-	s->efer = sr->efer | EFER_SVME;
 	svm->vmcb->control.int_ctl = (svm->vmcb->control.int_ctl & ~V_TPR_MASK) |
 				     (sr->cr8 & V_TPR_MASK);
 	svm->apic_base = sr->apic_base;
@@ -565,7 +652,7 @@ int svm_get_msr(struct kvmx_vcpu *vcpu, u32 index, u64 *data, bool host)
 
 	switch (index) {
 	case MSR_EFER:
-		*data = s->efer & ~EFER_SVME;
+		*data = svm_read_efer(svm);
 		break;
 	case MSR_STAR:
 		*data = s->star;
@@ -640,11 +727,13 @@ int svm_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 			return 1;
 		/* A guest may not flip LME while paging is on; LMA is the CPU's. */
 		if (!host) {
-			if ((s->cr0 & X86_CR0_PG) && ((data ^ s->efer) & EFER_LME))
+			u64 old = svm_read_efer(svm);
+
+			if ((svm_read_cr0(svm) & X86_CR0_PG) && ((data ^ old) & EFER_LME))
 				return 1;
-			data = (data & ~EFER_LMA) | (s->efer & EFER_LMA);
+			data = (data & ~EFER_LMA) | (old & EFER_LMA);
 		}
-		s->efer = data | EFER_SVME;
+		svm_write_efer(svm, data);
 		break;
 	case MSR_STAR:
 		s->star = data;
@@ -780,7 +869,7 @@ static int svm_vm_init(struct kvmx_vm *vm)
 
 static int svm_check_hardware(void);
 
-static const struct kvmx_vendor_ops svm_ops = {
+static struct kvmx_vendor_ops svm_ops = {
 	.name = "amd-svm",
 	.check_hardware = svm_check_hardware,
 	.vm_size = sizeof(struct kvmx_svm_vm),
@@ -811,8 +900,8 @@ static const struct kvmx_vendor_ops svm_ops = {
 /*
  * Check that this CPU can give SVM to us: the CPUID bit, the firmware lock in
  * VM_CR (APM: "Enabling SVM"), and EFER.SVME clear, since a set SVME means
- * another hypervisor (in-tree kvm_amd, say) owns SVM on this CPU.  NPT is
- * required: shadow paging is not written yet.
+ * another hypervisor (in-tree kvm_amd, say) owns SVM on this CPU.  Without
+ * NPT, VMs run on shadow paging only (svm_init()).
  */
 static int svm_check_hardware(void)
 {
@@ -832,10 +921,6 @@ static int svm_check_hardware(void)
 	if (efer & EFER_SVME) {
 		pr_err("SVM is in use by another hypervisor (EFER.SVME set): unload kvm_amd first\n");
 		return -EBUSY;
-	}
-	if (!boot_cpu_has(X86_FEATURE_NPT)) {
-		pr_err("the CPU has no nested paging (NPT); kvmx needs it for now\n");
-		return -EOPNOTSUPP;
 	}
 	return 0;
 }
@@ -889,6 +974,8 @@ static int __init svm_init(void)
 	int r;
 
 	svm_has_flush_by_asid = boot_cpu_has(X86_FEATURE_FLUSHBYASID);
+	svm_ops.mmu_modes = KVMX_MMU_MODE_SHADOW |
+			    (boot_cpu_has(X86_FEATURE_NPT) ? KVMX_MMU_MODE_TDP : 0);
 	if (boot_cpu_has(X86_FEATURE_XSAVE))
 		svm_host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
 	r = svm_alloc_cpu_data();

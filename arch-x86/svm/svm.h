@@ -31,12 +31,14 @@ struct vcpu_svm {
 	int last_cpu;
 
 	/*
-	 * Control registers as the guest sees them, where the VMCB holds
-	 * something else (svm_write_cr0(), svm_write_cr4()): CR0.CD/NW, which
-	 * never reach the hardware, and all of CR4, whose MCE stays the host's.
+	 * Control registers and EFER as the guest sees them; the VMCB holds
+	 * what the hardware runs with (svm_sync_hw_cr()).  guest_cr3 is used
+	 * with shadow paging only, where the VMCB's CR3 is the shadow root.
 	 */
-	u64 cr0_cd_nw;
+	u64 guest_cr0;
+	u64 guest_cr3;
 	u64 guest_cr4;
+	u64 guest_efer;
 	/* PAE paging: the PDPTEs last loaded from CR3 (svm_load_pdptes()). */
 	u64 pdptes[4];
 	bool pdptes_valid;
@@ -99,6 +101,10 @@ u64 svm_read_cr0(struct vcpu_svm *svm);
 void svm_write_cr0(struct vcpu_svm *svm, u64 cr0);
 u64 svm_read_cr4(struct vcpu_svm *svm);
 void svm_write_cr4(struct vcpu_svm *svm, u64 cr4);
+u64 svm_read_cr3(struct vcpu_svm *svm);
+void svm_write_cr3(struct vcpu_svm *svm, u64 cr3);
+u64 svm_read_efer(struct vcpu_svm *svm);
+void svm_write_efer(struct vcpu_svm *svm, u64 efer);
 int svm_get_msr(struct kvmx_vcpu *vcpu, u32 index, u64 *data, bool host);
 int svm_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host);
 

@@ -17,6 +17,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/preempt.h>
 #include <linux/kvm.h>
+#include <linux/kvmx.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 
@@ -85,6 +86,12 @@ struct kvmx_vendor_ops {
 	size_t vcpu_size;
 	/* The entry format of its NPT/EPT tables; required. */
 	const struct kvmx_tdp_format *tdp_format;
+	/*
+	 * MMU modes the backend runs vCPUs in: KVMX_MMU_MODE_TDP and/or
+	 * KVMX_MMU_MODE_SHADOW (uapi/linux/kvmx.h).  Read after check_hardware
+	 * succeeded, so a backend may fill it from what the CPU offers.
+	 */
+	u32 mmu_modes;
 
 	/* Turn virtualization on/off on the calling CPU (preemption disabled). */
 	int (*hardware_enable)(void);
@@ -148,22 +155,41 @@ struct kvmx_memslots {
 	struct kvmx_memory_slot *slots[];
 };
 
+/* Buckets of the shadow-page hash (by guest frame number). */
+#define KVMX_SP_HASH_BITS	10
+
 /*
- * The two-dimensional page table of a VM (mm/npt.c).  The table pages and
- * their entries are protected by @lock; the notifier sequence protocol
- * (@invalidate_seq, @invalidate_in_progress) is described in mm/npt.c.
+ * The MMU of a VM: the two-dimensional page table (mm/npt.c) or the shadow
+ * page tables (mm/shadow.c), as @mode says.  The tables, their entries and
+ * every shadow-page structure are protected by @lock; the notifier sequence
+ * protocol (@invalidate_seq, @invalidate_in_progress) is described in
+ * mm/npt.c.
  */
 struct kvmx_mmu {
-	/* Protects the tables and the invalidate_* fields below. */
+	/*
+	 * KVMX_MMU_MODE_TDP or KVMX_MMU_MODE_SHADOW.  Written under vm->lock
+	 * while the VM has no vCPU (KVM_ENABLE_CAP), constant afterwards.
+	 */
+	u32 mode;
+	/* Protects the tables and every field below. */
 	spinlock_t lock;
-	u64 *root;		/* top-level table, a kernel page */
-	int levels;		/* 4 or 5, the host's paging depth */
+	u64 *root;		/* TDP: top-level table, a kernel page */
+	int levels;		/* TDP: 4 or 5, the host's paging depth */
 	unsigned long invalidate_seq;
 	long invalidate_in_progress;
 	unsigned long invalidate_start, invalidate_end;
 	unsigned long nr_table_pages;
 	struct mmu_notifier notifier;
 	bool notifier_registered;
+
+	/* Shadow paging: see mm/shadow.c for the rules. */
+	struct hlist_head *sp_hash;	/* valid shadow pages, by guest frame */
+	struct list_head sp_list;	/* every shadow page, valid or zapped */
+	unsigned long nr_sps;
+	/* Bumped by a zap of everything: vCPU roots from before are gone. */
+	unsigned long shadow_gen;
+	/* Statistics, for the VM's stats and the benchmark. */
+	u64 nr_shadow_faults, nr_shadow_unprotects, nr_shadow_zap_alls;
 };
 
 /*
@@ -205,8 +231,42 @@ struct kvmx_vm {
 /* vcpu->mode: written by the vCPU thread, read by kvmx_kick_vcpu(). */
 enum kvmx_vcpu_mode { KVMX_OUTSIDE_GUEST_MODE, KVMX_IN_GUEST_MODE };
 
-/* vcpu->requests bits, made by other threads and served before each entry. */
+/*
+ * vcpu->requests bits, made by other threads and served before each entry.
+ * KVMX_REQ_MMU_RELOAD: the shadow tables the vCPU's root reaches were zapped;
+ * it must load a root again (kvmx_shadow_load()) before it enters the guest.
+ */
 #define KVMX_REQ_TLB_FLUSH	0
+#define KVMX_REQ_MMU_RELOAD	1
+
+struct kvmx_sp;
+
+/*
+ * A vCPU's view of the shadow MMU (mm/shadow.c), touched by the vCPU thread
+ * only, under vm->mmu.lock where it points into the shared tables.
+ */
+struct kvmx_shadow_vcpu {
+	/* What the hardware's CR3 gets: @root's table, or @pae_root. */
+	phys_addr_t root_pa;
+	/* 4-level guests: the root shadow page (holds a root_count). */
+	struct kvmx_sp *root;
+	/*
+	 * Legacy (non-long) modes: a private PAE page-directory-pointer table
+	 * below 4 GiB, its four entries pointing to shadow page directories.
+	 */
+	u64 *pae_root;
+	/* The guest state the root was loaded for. */
+	u64 cr3;
+	u32 walk_role;
+	u64 pdptes[4];
+	unsigned long gen;
+	bool loaded;
+	/* Allocations made before taking mmu.lock, consumed under it. */
+	void *page_cache[12];
+	int nr_pages;
+	struct kvmx_sp *sp_cache[4];
+	int nr_sps;
+};
 
 /* What an instruction waiting for userspace completes into. */
 struct kvmx_pending_io {
@@ -265,6 +325,8 @@ struct kvmx_vcpu {
 	bool irq_pending;
 	u8 irq_vector;
 	bool nmi_pending;
+
+	struct kvmx_shadow_vcpu shadow;
 };
 
 /*
@@ -294,6 +356,22 @@ void kvmx_mmu_destroy(struct kvmx_vm *vm);
 phys_addr_t kvmx_mmu_root_pa(struct kvmx_vm *vm);
 /* Returns 1 when the fault is fixed, 0 when @gpa is MMIO, < 0 on error. */
 int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetch);
+
+/* Shadow paging (mm/shadow.c), for the backends; see there. */
+struct kvmx_paging;
+struct kvmx_walk_result;
+static inline bool kvmx_vm_shadow(struct kvmx_vm *vm)
+{
+	return vm->mmu.mode == KVMX_MMU_MODE_SHADOW;
+}
+int kvmx_shadow_load(struct kvmx_vcpu *vcpu, const struct kvmx_paging *p);
+void kvmx_shadow_reset(struct kvmx_vcpu *vcpu);
+#define KVMX_SHADOW_FIXED	1	/* retry the access */
+#define KVMX_SHADOW_MMIO	0	/* emulate an MMIO access at res->gpa */
+#define KVMX_SHADOW_REFLECT	2	/* inject #PF(res->error_code), CR2 = gva */
+#define KVMX_SHADOW_EMULATE_WRITE 3	/* emulate the write to guest RAM at res->gpa */
+int kvmx_shadow_page_fault(struct kvmx_vcpu *vcpu, const struct kvmx_paging *p,
+			   u64 gva, u32 error_code, struct kvmx_walk_result *res);
 
 /* Core services for the backends (kmod/vcpu.c). */
 void kvmx_flush_remote_tlbs(struct kvmx_vm *vm);
