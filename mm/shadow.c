@@ -544,7 +544,8 @@ static int shadow_map(struct kvmx_vcpu *vcpu, union kvmx_walk_role walk,
 		wanted_child(walk, res, gva, level - 1, &gfn, &role);
 		e = &table[spte_index(gva, level, pae_root && level == 3)];
 		child = spte_present(*e) ? spte_to_sp(*e) : NULL;
-		if (!child || child->invalid || child->gfn != gfn || child->role.word != role.word) {
+		if (!child || child->invalid || child->gfn != gfn ||
+		    child->role.word != role.word) {
 			child = sp_get(vm, s, gfn, role, flush);
 			if (!child)
 				return -ENOMEM;

@@ -205,6 +205,21 @@ static void svm_sync_hw_cr(struct vcpu_svm *svm)
 	}
 }
 
+/*
+ * With NPT the guest writes CR0 (unless CD/NW are set) without an exit, and
+ * the CPU flips EFER.LMA with CR0.PG: take both back from the VMCB after
+ * each exit, so svm_sync_hw_cr() never writes a stale value over them.
+ */
+static void svm_sync_guest_cr(struct vcpu_svm *svm)
+{
+	struct vmcb_save_area *s = &svm->vmcb->save;
+
+	if (kvmx_vm_shadow(svm->vcpu.vm))
+		return;
+	svm->guest_cr0 = s->cr0 | (svm->guest_cr0 & (X86_CR0_CD | X86_CR0_NW));
+	svm->guest_efer = s->efer & ~EFER_SVME;
+}
+
 u64 svm_read_cr0(struct vcpu_svm *svm)
 {
 	return svm->guest_cr0;
@@ -468,6 +483,7 @@ static int svm_vcpu_run(struct kvmx_vcpu *vcpu)
 	asm volatile("stgi" ::: "memory");
 
 	WRITE_ONCE(vcpu->mode, KVMX_OUTSIDE_GUEST_MODE);
+	svm_sync_guest_cr(svm);
 	vcpu->regs[KVMX_RAX] = vmcb->save.rax;
 	vcpu->regs[KVMX_RSP] = vmcb->save.rsp;
 	vmcb->control.tlb_ctl = TLB_CONTROL_DO_NOTHING;

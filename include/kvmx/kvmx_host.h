@@ -364,6 +364,7 @@ static inline bool kvmx_vm_shadow(struct kvmx_vm *vm)
 {
 	return vm->mmu.mode == KVMX_MMU_MODE_SHADOW;
 }
+
 int kvmx_shadow_load(struct kvmx_vcpu *vcpu, const struct kvmx_paging *p);
 void kvmx_shadow_reset(struct kvmx_vcpu *vcpu);
 #define KVMX_SHADOW_FIXED	1	/* retry the access */

@@ -48,7 +48,7 @@
  *    once the VM has a vCPU.
  */
 #define KVMX_CAP_MMU_MODE	(KVMX_CAP_BASE + 1)
-#define KVMX_MMU_MODE_TDP	(1U << 0)	/* NPT (AMD) or EPT (Intel) */
-#define KVMX_MMU_MODE_SHADOW	(1U << 1)	/* shadow page tables */
+#define KVMX_MMU_MODE_TDP	1U	/* NPT (AMD) or EPT (Intel) */
+#define KVMX_MMU_MODE_SHADOW	2U	/* shadow page tables */
 
 #endif /* _UAPI_LINUX_KVMX_H */
