@@ -561,6 +561,13 @@ static int shadow_map(struct kvmx_vcpu *vcpu, union kvmx_walk_role walk,
 
 	i = spte_index(gva, 1, false);
 	spte = page_to_phys(f->page) | SPTE_P | SPTE_A;
+	/*
+	 * A guest page table stays read-only, whoever made it one: an earlier
+	 * fault, or a shadow page made on the way down just now.  (A write to
+	 * it is the caller's business: it unprotected the table first.)
+	 */
+	if (!f->write && gfn_shadowed(&vm->mmu, f->gfn))
+		f->writable = false;
 	if (f->user_trick) {
 		/*
 		 * CR0.WP = 0: a supervisor write to a page the guest maps
@@ -569,14 +576,14 @@ static int shadow_map(struct kvmx_vcpu *vcpu, union kvmx_walk_role walk,
 		 * and gets the guest's own rights back (as KVM does).
 		 */
 		spte |= SPTE_RW | SPTE_D;
-		if (walk.smep && walk.nxe)
+		if (walk.smep)
 			spte |= SPTE_NX;
 	} else {
 		if (res->access & KVMX_WALK_U)
 			spte |= SPTE_US;
 		if (f->writable)
 			spte |= SPTE_RW | SPTE_D;
-		if (walk.nxe && !(res->access & KVMX_WALK_X))
+		if (!(res->access & KVMX_WALK_X))
 			spte |= SPTE_NX;
 	}
 	old = table[i];

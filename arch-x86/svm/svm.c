@@ -159,10 +159,10 @@ static void svm_init_seg(struct vmcb_seg *seg, u16 attrib)
  *
  * With shadow paging (mm/shadow.c), as KVM does it too: the hardware always
  * pages (CR0.PG, and CR0.WP so that read-only shadow entries hold against
- * the guest kernel), always with 64-bit entries (CR4.PAE), through the
- * shadow root in CR3; a guest with paging off runs on an identity map, with
- * SMEP/SMAP/PKE off and EFER.LME kept from the hardware until the guest's
- * long mode is active.  CR0, CR3 and CR4 accesses, INVLPG and #PF are all
+ * the guest kernel), always with 64-bit entries (CR4.PAE) and EFER.NX,
+ * through the shadow root in CR3; a guest with paging off runs on an
+ * identity map, with SMEP/SMAP/PKE off and EFER.LME kept from the hardware
+ * until the guest's long mode is active.  CR0, CR3 and CR4 accesses, INVLPG and #PF are all
  * intercepted.
  */
 static void svm_sync_hw_cr(struct vcpu_svm *svm)
@@ -180,6 +180,12 @@ static void svm_sync_hw_cr(struct vcpu_svm *svm)
 		cr4 |= X86_CR4_PAE;
 		if (!(efer & EFER_LMA))
 			efer &= ~EFER_LME;
+		/*
+		 * EFER.NX always: the #PF error code then tells a fetch from
+		 * a read (the walker reports it to the guest only if its own
+		 * NXE or SMEP would), and shadow leaves may use XD.
+		 */
+		efer |= EFER_NX;
 	}
 	vmcb->save.cr0 = cr0;
 	vmcb->save.cr4 = cr4;
