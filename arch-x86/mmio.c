@@ -8,6 +8,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/kernel.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <asm/processor-flags.h>
 
@@ -319,7 +320,33 @@ static int emul_complete_mmio(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, u64 
 			return emul_mmio_write_exit(vcpu, em->gpa, insn->mem_size, res);
 		return 1;
 	}
-	return em->ops->emulation_failure(vcpu);
+	/* Only the stages above are ever recorded: kvmx itself is confused. */
+	KVMX_KILL_VM_ON(true, vcpu->vm);
+	return -EIO;
+}
+
+/* Bytes of port input one exit may carry (KVM's emulator read-ahead cache). */
+#define KVMX_INS_BATCH_BYTES	1024
+
+/*
+ * How many elements one REP INS exit asks userspace for, as KVM's
+ * pio_in_emulated() computes it: what rCX still wants, what fits the
+ * read-ahead cache, and no more than the bytes left in rDI's page (KVM
+ * compares that byte count with an element count, and so do we).
+ */
+static u32 emul_ins_batch(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, bool rep, int size,
+			  u64 mask)
+{
+	unsigned long rdi = vcpu->regs[KVMX_RDI];
+	u64 rcx = vcpu->regs[KVMX_RCX] & mask;
+	u64 in_page, n;
+
+	if (!rep)
+		return 1;
+	in_page = (em->ops->get_rflags(vcpu) & X86_EFLAGS_DF) ? offset_in_page(rdi) :
+								PAGE_SIZE - offset_in_page(rdi);
+	n = min3(in_page, (u64)(KVMX_INS_BATCH_BYTES / size), rcx);
+	return n ? n : 1;
 }
 
 /**
@@ -330,8 +357,9 @@ static int emul_complete_mmio(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, u64 
  * @port: the port
  * @size: bytes per element
  *
- * One element per exit to userspace.  The element for OUTS is read now; INS
- * stores it on completion.  Returns what an exit handler returns.
+ * OUTS moves one element per exit to userspace, read now; INS asks for a
+ * batch (emul_ins_batch()) and stores it on completion, as KVM's emulator
+ * does.  Returns what an exit handler returns.
  */
 int kvmx_emulate_string_io(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, bool in,
 			   u16 port, int size)
@@ -339,6 +367,7 @@ int kvmx_emulate_string_io(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, bool in
 	struct kvmx_paging p = {};
 	struct kvmx_insn insn;
 	u64 mask, linear, next;
+	u32 count;
 	bool rep;
 	int idx, n;
 
@@ -367,8 +396,11 @@ int kvmx_emulate_string_io(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, bool in
 		srcu_read_unlock(&vcpu->vm->srcu, idx);
 		if (n != size)
 			return em->ops->emulation_failure(vcpu);
+		count = 1;
+	} else {
+		count = emul_ins_batch(vcpu, em, rep, size, mask);
 	}
-	kvmx_fill_io_exit(vcpu, in, port, size, 1, next);
+	kvmx_fill_io_exit(vcpu, in, port, size, count, next);
 	vcpu->io.string = true;
 	vcpu->io.rep = rep;
 	vcpu->io.addr_size = insn.addr_size;
@@ -384,28 +416,38 @@ static int emul_complete_string_io(struct kvmx_vcpu *vcpu, struct kvmx_emul *em)
 	u64 mask = emul_addr_mask(io->addr_size);
 	enum kvmx_reg index = io->in ? KVMX_RDI : KVMX_RSI;
 	s64 step = (em->ops->get_rflags(vcpu) & X86_EFLAGS_DF) ? -io->size : io->size;
-	unsigned long *r;
+	bool long64 = emul_long64(vcpu, em);
+	unsigned long *r = &vcpu->regs[index], *rcx = &vcpu->regs[KVMX_RCX];
+	u64 linear;
 	gpa_t gpa;
 	int idx, err = 0;
+	u32 i;
 
-	if (io->in) {
+	if (KVMX_KILL_VM_ON(io->count * io->size > PAGE_SIZE, vcpu->vm))
+		return -EIO;
+	if (io->in)
 		em->ops->get_paging(vcpu, &p);
-		idx = srcu_read_lock(&vcpu->vm->srcu);
-		err = kvmx_gva_to_gpa(vcpu->vm, &p, io->linear, &gpa) ||
-		      kvmx_write_guest(vcpu->vm, gpa, vcpu->pio_data, io->size);
-		srcu_read_unlock(&vcpu->vm->srcu, idx);
-		if (err)
-			return em->ops->emulation_failure(vcpu);
+	idx = srcu_read_lock(&vcpu->vm->srcu);
+	for (i = 0; i < io->count && !err; i++) {
+		if (io->in) {
+			/* Each element at ES:rDI as it is now, wrapped to the address size. */
+			linear = em->ops->seg_base(vcpu, KVMX_SEG_ES) + (*r & mask);
+			if (!long64)
+				linear = (u32)linear;
+			err = kvmx_gva_to_gpa(vcpu->vm, &p, linear, &gpa) ||
+			      kvmx_write_guest(vcpu->vm, gpa, vcpu->pio_data + i * io->size,
+					       io->size);
+		}
+		*r = (*r & ~mask) | ((*r + step) & mask);
+		if (io->rep)
+			*rcx = (*rcx & ~mask) | ((*rcx - 1) & mask);
 	}
-	r = &vcpu->regs[index];
-	*r = (*r & ~mask) | ((*r + step) & mask);
-	if (io->rep) {
-		r = &vcpu->regs[KVMX_RCX];
-		*r = (*r & ~mask) | ((*r - 1) & mask);
-		/* More to do: run the same instruction again. */
-		if (*r & mask)
-			return 1;
-	}
+	srcu_read_unlock(&vcpu->vm->srcu, idx);
+	if (err)
+		return em->ops->emulation_failure(vcpu);
+	/* More to do: run the same instruction again. */
+	if (io->rep && (*rcx & mask))
+		return 1;
 	em->ops->set_rip(vcpu, io->next_rip);
 	return 1;
 }
@@ -424,6 +466,8 @@ int kvmx_emul_complete_userspace_io(struct kvmx_vcpu *vcpu, struct kvmx_emul *em
 	u64 data = 0;
 
 	if (io->mmio) {
+		if (KVMX_KILL_VM_ON(io->size > sizeof(data), vcpu->vm))
+			return -EIO;
 		memcpy(&data, run->mmio.data, io->size);
 		return emul_complete_mmio(vcpu, em, data, io->next_rip);
 	}
