@@ -23,7 +23,10 @@ struct kvmx_emul_ops {
 	u64 (*seg_base)(struct kvmx_vcpu *vcpu, u8 seg);
 	void (*get_paging)(struct kvmx_vcpu *vcpu, struct kvmx_paging *p);
 	enum kvmx_cpu_mode (*cpu_mode)(struct kvmx_vcpu *vcpu);
-	/* Report that the instruction cannot be finished; returns 0 (to userspace). */
+	/*
+	 * Report that the instruction cannot be finished, as the vendor's KVM
+	 * does; returns what an exit handler returns.
+	 */
 	int (*emulation_failure)(struct kvmx_vcpu *vcpu);
 };
 

@@ -15,6 +15,7 @@
 #include <asm/traps.h>
 
 #include <kvmx/kvmx_host.h>
+#include <kvmx/cpu.h>
 #include <kvmx/walk.h>
 
 #include "svm.h"
@@ -114,6 +115,26 @@ enum kvmx_cpu_mode svm_cpu_mode(struct vcpu_svm *svm)
 			     s->cs.attrib & SVM_SELECTOR_DB_MASK);
 }
 
+u64 svm_seg_base(struct vcpu_svm *svm, u8 seg)
+{
+	struct vmcb_save_area *s = &svm->vmcb->save;
+
+	switch (seg) {
+	case KVMX_SEG_ES:
+		return s->es.base;
+	case KVMX_SEG_CS:
+		return s->cs.base;
+	case KVMX_SEG_SS:
+		return s->ss.base;
+	case KVMX_SEG_FS:
+		return s->fs.base;
+	case KVMX_SEG_GS:
+		return s->gs.base;
+	default:
+		return s->ds.base;
+	}
+}
+
 /*
  * Fetch and decode the instruction at CS:RIP.  The VMCB's instruction bytes
  * need DecodeAssists, which QEMU's TCG lacks, so read guest memory through
@@ -121,20 +142,7 @@ enum kvmx_cpu_mode svm_cpu_mode(struct vcpu_svm *svm)
  */
 int svm_decode_at_rip(struct vcpu_svm *svm, struct kvmx_insn *insn)
 {
-	struct kvmx_paging p = svm_paging(svm);
-	struct kvmx_vm *vm = svm->vcpu.vm;
-	u8 bytes[KVMX_INSN_MAX_LEN];
-	u64 linear = svm->vmcb->save.rip;
-	int n, idx;
-
-	if (svm_cpu_mode(svm) != KVMX_MODE_LONG64)
-		linear = (u32)(linear + svm->vmcb->save.cs.base);
-	idx = srcu_read_lock(&vm->srcu);
-	n = kvmx_read_guest_virt(vm, &p, linear, bytes, sizeof(bytes));
-	srcu_read_unlock(&vm->srcu, idx);
-	if (n <= 0)
-		return -EFAULT;
-	return kvmx_decode(bytes, n, svm_cpu_mode(svm), 0, insn);
+	return kvmx_emul_decode_at_rip(&svm->vcpu, &svm->emul, insn);
 }
 
 /* The RIP after the intercepted instruction: NRIP save, or our decoder. */
@@ -207,6 +215,67 @@ int svm_emulation_failure(struct vcpu_svm *svm)
 	return 0;
 }
 
+/* What the common MMIO and string I/O emulation needs of the guest. */
+static u64 svm_emul_get_rip(struct kvmx_vcpu *vcpu)
+{
+	return to_svm(vcpu)->vmcb->save.rip;
+}
+
+static void svm_emul_set_rip(struct kvmx_vcpu *vcpu, u64 rip)
+{
+	struct vcpu_svm *svm = to_svm(vcpu);
+
+	svm->vmcb->save.rip = rip;
+	svm->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW_MASK;
+}
+
+static u64 svm_emul_get_rflags(struct kvmx_vcpu *vcpu)
+{
+	return to_svm(vcpu)->vmcb->save.rflags;
+}
+
+static void svm_emul_set_rflags(struct kvmx_vcpu *vcpu, u64 rflags)
+{
+	to_svm(vcpu)->vmcb->save.rflags = rflags;
+}
+
+static u64 svm_emul_seg_base(struct kvmx_vcpu *vcpu, u8 seg)
+{
+	return svm_seg_base(to_svm(vcpu), seg);
+}
+
+static void svm_emul_get_paging(struct kvmx_vcpu *vcpu, struct kvmx_paging *p)
+{
+	*p = svm_paging(to_svm(vcpu));
+}
+
+static enum kvmx_cpu_mode svm_emul_cpu_mode(struct kvmx_vcpu *vcpu)
+{
+	return svm_cpu_mode(to_svm(vcpu));
+}
+
+static int svm_emul_failure(struct kvmx_vcpu *vcpu)
+{
+	return svm_emulation_failure(to_svm(vcpu));
+}
+
+const struct kvmx_emul_ops svm_emul_ops = {
+	.get_rip = svm_emul_get_rip,
+	.set_rip = svm_emul_set_rip,
+	.get_rflags = svm_emul_get_rflags,
+	.set_rflags = svm_emul_set_rflags,
+	.seg_base = svm_emul_seg_base,
+	.get_paging = svm_emul_get_paging,
+	.cpu_mode = svm_emul_cpu_mode,
+	.emulation_failure = svm_emul_failure,
+};
+
+/* Finish what the last exit to userspace left open; see vcpu->io. */
+int svm_complete_userspace_io(struct kvmx_vcpu *vcpu)
+{
+	return kvmx_emul_complete_userspace_io(vcpu, &to_svm(vcpu)->emul);
+}
+
 /* Complete an intercepted instruction: advance RIP, drop the STI/MOV SS shadow. */
 int svm_skip_instruction(struct vcpu_svm *svm)
 {
@@ -214,8 +283,7 @@ int svm_skip_instruction(struct vcpu_svm *svm)
 
 	if (svm_next_rip(svm, &next))
 		return svm_emulation_failure(svm);
-	svm->vmcb->save.rip = next;
-	svm->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW_MASK;
+	svm_emul_set_rip(&svm->vcpu, next);
 	return 1;
 }
 
@@ -292,27 +360,8 @@ static int halt_interception(struct vcpu_svm *svm)
 
 static int cpuid_interception(struct vcpu_svm *svm)
 {
-	struct kvmx_vcpu *vcpu = &svm->vcpu;
-	u32 fn = vcpu->regs[KVMX_RAX], idx = vcpu->regs[KVMX_RCX];
-	const struct kvm_cpuid_entry2 *e = kvmx_find_cpuid_entry(vcpu, fn, idx);
-	u32 eax = 0, ebx = 0, ecx = 0, edx = 0;
-
-	if (e) {
-		eax = e->eax;
-		ebx = e->ebx;
-		ecx = e->ecx;
-		edx = e->edx;
-		/* OSXSAVE mirrors CR4, as on hardware. */
-		if (fn == 1) {
-			ecx &= ~BIT(X86_FEATURE_OSXSAVE & 31);
-			if (svm->vmcb->save.cr4 & X86_CR4_OSXSAVE)
-				ecx |= BIT(X86_FEATURE_OSXSAVE & 31);
-		}
-	}
-	vcpu->regs[KVMX_RAX] = eax;
-	vcpu->regs[KVMX_RBX] = ebx;
-	vcpu->regs[KVMX_RCX] = ecx;
-	vcpu->regs[KVMX_RDX] = edx;
+	/* OSXSAVE mirrors the guest's view of CR4. */
+	kvmx_emulate_cpuid(&svm->vcpu, svm_read_cr4(svm) & X86_CR4_OSXSAVE);
 	return svm_skip_instruction(svm);
 }
 
@@ -390,7 +439,7 @@ static int io_interception(struct vcpu_svm *svm)
 	u16 port = info >> 16;
 
 	if (info & SVM_IOIO_STR_MASK)
-		return svm_string_io(svm, in, port, size);
+		return kvmx_emulate_string_io(vcpu, &svm->emul, in, port, size);
 
 	if (!in)
 		memcpy(vcpu->pio_data, &vcpu->regs[KVMX_RAX], size);
@@ -624,7 +673,7 @@ static int npf_interception(struct vcpu_svm *svm)
 				error & NPF_ERR_FETCH);
 	if (r)
 		return r;
-	return svm_emulate_mmio(svm, gpa);
+	return kvmx_emulate_mmio(&svm->vcpu, &svm->emul, gpa);
 }
 
 /*
@@ -756,7 +805,7 @@ static int pf_interception(struct vcpu_svm *svm)
 		svm_reflect_pf(svm, gva, res.error_code);
 		return 1;
 	case KVMX_SHADOW_MMIO:
-		return svm_emulate_mmio(svm, res.gpa);
+		return kvmx_emulate_mmio(&svm->vcpu, &svm->emul, res.gpa);
 	case KVMX_SHADOW_EMULATE_WRITE:
 		return svm_emulate_pt_write(svm, res.gpa);
 	default:

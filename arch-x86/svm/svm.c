@@ -351,6 +351,7 @@ static int svm_vcpu_create(struct kvmx_vcpu *vcpu)
 	svm->vmcb = page_address(page);
 	svm->vmcb_pa = page_to_phys(page);
 	svm->last_cpu = -1;
+	svm->emul.ops = &svm_emul_ops;
 	svm_reinit_vmcb(svm);
 	return 0;
 }

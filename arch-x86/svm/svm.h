@@ -9,6 +9,7 @@
 
 #include <kvmx/kvmx_host.h>
 #include "../emulate/decode.h"
+#include "../mmio.h"
 
 /* Per-CPU SVM state; each CPU touches only its own, with preemption off. */
 struct svm_cpu_data {
@@ -54,23 +55,8 @@ struct vcpu_svm {
 	u64 nmi_iret_rip;
 	bool vintr_requested;
 
-	/*
-	 * The MMIO instruction waiting for userspace (vcpu.io.mmio): what its
-	 * read completes into (enum svm_mmio_stage), the guest-physical address
-	 * it reads, and for MOVS from MMIO the linear destination.
-	 */
-	struct kvmx_insn mmio_insn;
-	u8 mmio_stage;
-	gpa_t mmio_gpa;
-	u64 mmio_dst;
-};
-
-/* What the data of an MMIO read exit completes, in svm_complete_userspace_io(). */
-enum svm_mmio_stage {
-	SVM_MMIO_LOAD,		/* MOV/MOVZX/MOVSX/LODS into a register */
-	SVM_MMIO_MOVS,		/* MOVS from MMIO: store to ES:rDI */
-	SVM_MMIO_XCHG,		/* swap with a register, then write the old value */
-	SVM_MMIO_ALU,		/* operate, then write back unless CMP/TEST */
+	/* The MMIO/string I/O instruction waiting for userspace (arch-x86/mmio.c). */
+	struct kvmx_emul emul;
 };
 
 static inline struct vcpu_svm *to_svm(struct kvmx_vcpu *vcpu)
@@ -115,11 +101,9 @@ enum kvmx_cpu_mode svm_cpu_mode(struct vcpu_svm *svm);
 int svm_decode_at_rip(struct vcpu_svm *svm, struct kvmx_insn *insn);
 int svm_skip_instruction(struct vcpu_svm *svm);
 int svm_emulation_failure(struct vcpu_svm *svm);
-
-/* mmio.c: instructions finished in the kernel or by userspace */
 u64 svm_seg_base(struct vcpu_svm *svm, u8 seg);
-int svm_emulate_mmio(struct vcpu_svm *svm, gpa_t gpa);
-int svm_string_io(struct vcpu_svm *svm, bool in, u16 port, int size);
+/* What the common MMIO and string I/O emulation (arch-x86/mmio.c) needs of us. */
+extern const struct kvmx_emul_ops svm_emul_ops;
 int svm_handle_exit(struct vcpu_svm *svm);
 int svm_complete_userspace_io(struct kvmx_vcpu *vcpu);
 
