@@ -9,28 +9,11 @@
  */
 #include <linux/linkage.h>
 #include <asm/asm.h>
-#include <asm/bitsperlong.h>
 #include <asm/nospec-branch.h>
 #include "kvmx-asm-offsets.h"
 
-#define WORD_SIZE	(BITS_PER_LONG / 8)
-
-#define VCPU_RAX	(SVM_regs + 0 * WORD_SIZE)
-#define VCPU_RCX	(SVM_regs + 1 * WORD_SIZE)
-#define VCPU_RDX	(SVM_regs + 2 * WORD_SIZE)
-#define VCPU_RBX	(SVM_regs + 3 * WORD_SIZE)
-/* RSP and RAX travel in the VMCB. */
-#define VCPU_RBP	(SVM_regs + 5 * WORD_SIZE)
-#define VCPU_RSI	(SVM_regs + 6 * WORD_SIZE)
-#define VCPU_RDI	(SVM_regs + 7 * WORD_SIZE)
-#define VCPU_R8		(SVM_regs + 8 * WORD_SIZE)
-#define VCPU_R9		(SVM_regs + 9 * WORD_SIZE)
-#define VCPU_R10	(SVM_regs + 10 * WORD_SIZE)
-#define VCPU_R11	(SVM_regs + 11 * WORD_SIZE)
-#define VCPU_R12	(SVM_regs + 12 * WORD_SIZE)
-#define VCPU_R13	(SVM_regs + 13 * WORD_SIZE)
-#define VCPU_R14	(SVM_regs + 14 * WORD_SIZE)
-#define VCPU_R15	(SVM_regs + 15 * WORD_SIZE)
+#define KVMX_VCPU_REGS	SVM_regs
+#include "../vmenter-regs.S"
 
 	.text
 
@@ -39,13 +22,7 @@
  * @svm:	struct vcpu_svm *, in RDI
  */
 SYM_FUNC_START(__kvmx_svm_vcpu_run)
-	push %rbp
-	mov  %rsp, %rbp
-	push %r15
-	push %r14
-	push %r13
-	push %r12
-	push %rbx
+	KVMX_PUSH_HOST_REGS
 
 	/* Keep @svm for after #VMEXIT. */
 	push %rdi
@@ -56,19 +33,7 @@ SYM_FUNC_START(__kvmx_svm_vcpu_run)
 	mov SVM_vmcb_pa(%rdi), %rax
 2:	vmload %rax
 
-	mov VCPU_RCX(%rdi), %rcx
-	mov VCPU_RDX(%rdi), %rdx
-	mov VCPU_RBX(%rdi), %rbx
-	mov VCPU_RBP(%rdi), %rbp
-	mov VCPU_RSI(%rdi), %rsi
-	mov VCPU_R8(%rdi),  %r8
-	mov VCPU_R9(%rdi),  %r9
-	mov VCPU_R10(%rdi), %r10
-	mov VCPU_R11(%rdi), %r11
-	mov VCPU_R12(%rdi), %r12
-	mov VCPU_R13(%rdi), %r13
-	mov VCPU_R14(%rdi), %r14
-	mov VCPU_R15(%rdi), %r15
+	KVMX_LOAD_GUEST_GPRS
 	mov VCPU_RDI(%rdi), %rdi
 
 	/* RAX holds the VMCB's physical address for VMRUN. */
@@ -77,23 +42,7 @@ SYM_FUNC_START(__kvmx_svm_vcpu_run)
 4:	cli
 
 	/* RAX is the VMCB address again (host RAX comes back from VMRUN). */
-	push %rdi
-	mov WORD_SIZE(%rsp), %rdi
-	pop VCPU_RDI(%rdi)
-
-	mov %rcx, VCPU_RCX(%rdi)
-	mov %rdx, VCPU_RDX(%rdi)
-	mov %rbx, VCPU_RBX(%rdi)
-	mov %rbp, VCPU_RBP(%rdi)
-	mov %rsi, VCPU_RSI(%rdi)
-	mov %r8,  VCPU_R8(%rdi)
-	mov %r9,  VCPU_R9(%rdi)
-	mov %r10, VCPU_R10(%rdi)
-	mov %r11, VCPU_R11(%rdi)
-	mov %r12, VCPU_R12(%rdi)
-	mov %r13, VCPU_R13(%rdi)
-	mov %r14, VCPU_R14(%rdi)
-	mov %r15, VCPU_R15(%rdi)
+	KVMX_SAVE_GUEST_GPRS
 
 	mov SVM_vmcb_pa(%rdi), %rax
 5:	vmsave %rax
@@ -108,27 +57,11 @@ SYM_FUNC_START(__kvmx_svm_vcpu_run)
 	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RETPOLINE
 
 	/* Leave no guest value in a register the host may speculate on. */
-	xor %ecx, %ecx
-	xor %edx, %edx
+	KVMX_CLEAR_GUEST_GPRS
 	xor %ebx, %ebx
-	xor %ebp, %ebp
-	xor %esi, %esi
-	xor %r8d,  %r8d
-	xor %r9d,  %r9d
-	xor %r10d, %r10d
-	xor %r11d, %r11d
-	xor %r12d, %r12d
-	xor %r13d, %r13d
-	xor %r14d, %r14d
-	xor %r15d, %r15d
 
 	pop %rdi
-	pop %rbx
-	pop %r12
-	pop %r13
-	pop %r14
-	pop %r15
-	pop %rbp
+	KVMX_POP_HOST_REGS
 	RET
 
 	/*
