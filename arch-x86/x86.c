@@ -454,6 +454,41 @@ bool kvmx_apic_base_valid(struct kvmx_vcpu *vcpu, u64 old, u64 data, bool host)
 }
 EXPORT_SYMBOL_GPL(kvmx_apic_base_valid);
 
+/**
+ * kvmx_sregs_valid - may KVM_SET_SREGS load @sr
+ * @vcpu: the vCPU
+ * @sr: what userspace asks for
+ * @cr4_reserved: CR4 bits the vCPU cannot take: kvmx_cr4_reserved_bits() and
+ *	whatever the vendor's hardware adds
+ * @apic_base: the vCPU's IA32_APIC_BASE now
+ *
+ * The checks of KVM's kvm_is_valid_sregs(), kvm_is_valid_cr4() and
+ * kvm_set_apic_base() that apply to what kvmx offers; the caller fails
+ * with -EINVAL when this is false.
+ */
+bool kvmx_sregs_valid(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr, u64 cr4_reserved,
+		      u64 apic_base)
+{
+	if ((sr->efer & EFER_LME) && (sr->cr0 & X86_CR0_PG)) {
+		if (!(sr->cr4 & X86_CR4_PAE) || !(sr->efer & EFER_LMA))
+			return false;
+	} else if ((sr->efer & EFER_LMA) || sr->cs.l) {
+		return false;
+	}
+	if ((sr->cr0 & X86_CR0_PG) && !(sr->cr0 & X86_CR0_PE))
+		return false;
+	if ((sr->cr0 & X86_CR0_NW) && !(sr->cr0 & X86_CR0_CD))
+		return false;
+	if (sr->cr0 >> 32 || sr->cr4 >> 32)
+		return false;
+	if (sr->cr4 & cr4_reserved)
+		return false;
+	if (sr->efer & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR))
+		return false;
+	return kvmx_apic_base_valid(vcpu, apic_base, sr->apic_base, true);
+}
+EXPORT_SYMBOL_GPL(kvmx_sregs_valid);
+
 /* The checks of KVM's kvm_check_cpuid() that apply to what kvmx offers. */
 static int kvmx_check_cpuid(const struct kvm_cpuid_entry2 *e2, int nent)
 {

@@ -608,24 +608,7 @@ static int svm_set_sregs(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr)
 	struct vmcb_save_area *s = &svm->vmcb->save;
 	int irq;
 
-	/* The checks of KVM's kvm_is_valid_sregs(). */
-	if ((sr->efer & EFER_LME) && (sr->cr0 & X86_CR0_PG)) {
-		if (!(sr->cr4 & X86_CR4_PAE) || !(sr->efer & EFER_LMA))
-			return -EINVAL;
-	} else if ((sr->efer & EFER_LMA) || sr->cs.l) {
-		return -EINVAL;
-	}
-	if (sr->cr4 & kvmx_cr4_reserved_bits(vcpu))
-		return -EINVAL;
-	if (!kvmx_apic_base_valid(vcpu, svm->apic_base, sr->apic_base, true))
-		return -EINVAL;
-	if ((sr->cr0 & X86_CR0_PG) && !(sr->cr0 & X86_CR0_PE))
-		return -EINVAL;
-	if ((sr->cr0 & X86_CR0_NW) && !(sr->cr0 & X86_CR0_CD))
-		return -EINVAL;
-	if (sr->cr0 >> 32 || sr->cr4 >> 32)
-		return -EINVAL;
-	if (sr->efer & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR))
+	if (!kvmx_sregs_valid(vcpu, sr, kvmx_cr4_reserved_bits(vcpu), svm->apic_base))
 		return -EINVAL;
 
 	svm_set_seg(&s->cs, &sr->cs);

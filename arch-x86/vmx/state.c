@@ -346,24 +346,7 @@ int vmx_set_sregs(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr)
 	struct vcpu_vmx *vmx = to_vmx(vcpu);
 	int irq;
 
-	/* The checks of KVM's kvm_is_valid_sregs() and kvm_is_valid_cr4(). */
-	if ((sr->efer & EFER_LME) && (sr->cr0 & X86_CR0_PG)) {
-		if (!(sr->cr4 & X86_CR4_PAE) || !(sr->efer & EFER_LMA))
-			return -EINVAL;
-	} else if ((sr->efer & EFER_LMA) || sr->cs.l) {
-		return -EINVAL;
-	}
-	if ((sr->cr0 & X86_CR0_PG) && !(sr->cr0 & X86_CR0_PE))
-		return -EINVAL;
-	if ((sr->cr0 & X86_CR0_NW) && !(sr->cr0 & X86_CR0_CD))
-		return -EINVAL;
-	if (sr->cr0 >> 32 || sr->cr4 >> 32)
-		return -EINVAL;
-	if (sr->cr4 & vmx_cr4_reserved(vmx))
-		return -EINVAL;
-	if (!kvmx_apic_base_valid(vcpu, vmx->apic_base, sr->apic_base, true))
-		return -EINVAL;
-	if (sr->efer & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR))
+	if (!kvmx_sregs_valid(vcpu, sr, vmx_cr4_reserved(vmx), vmx->apic_base))
 		return -EINVAL;
 
 	vmx_get_vmcs(vmx);

@@ -384,6 +384,8 @@ int kvmx_fill_io_exit(struct kvmx_vcpu *vcpu, bool in, u16 port, int size,
 int kvmx_set_xcr0(struct kvmx_vcpu *vcpu, u64 xcr0);
 u64 kvmx_cr4_reserved_bits(struct kvmx_vcpu *vcpu);
 bool kvmx_apic_base_valid(struct kvmx_vcpu *vcpu, u64 old, u64 data, bool host);
+bool kvmx_sregs_valid(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr, u64 cr4_reserved,
+		      u64 apic_base);
 bool kvmx_pat_valid(u64 pat);
 void kvmx_internal_error(struct kvmx_vcpu *vcpu, u32 suberror, int ndata, const u64 *data);
 
