@@ -279,7 +279,10 @@ struct kvmx_pending_io {
 	bool sign_extend;
 	u8 dst_size;		/* width written to @reg */
 	u64 next_rip;
-	/* INS/OUTS: one element per exit, at @linear; rSI/rDI/rCX move on completion. */
+	/*
+	 * INS/OUTS: @count elements (REP INS batches, OUTS moves one), the
+	 * first at @linear; rSI/rDI/rCX move on completion.
+	 */
 	bool string;
 	bool rep;
 	u8 addr_size;
