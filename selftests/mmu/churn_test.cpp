@@ -34,8 +34,9 @@ class MmuChurn : public MmuTest {
     std::memcpy(&v, guest().host_ptr(page + 8 * i, 8), 8);
     return v;
   }
-  // The PTE of kVaChurn in the framework's address space.
-  std::uint64_t churn_pte() { return mmu().table_for(mmu().pml4(), kVaChurn, 1); }
+  // The page table of kVaChurn in the framework's address space. kVaChurn is its entry 0, so the
+  // table's address is also the address of that PTE.
+  std::uint64_t churn_pt() { return mmu().table_for(mmu().pml4(), kVaChurn, 1); }
 
   std::vector<std::uint64_t> pages_;
 };
@@ -44,7 +45,7 @@ class MmuChurn : public MmuTest {
 TEST_F(MmuChurn, RemapWithInvlpg) {
   constexpr std::uint64_t kPages = 16, kRounds = 8;
   const std::uint64_t pages = tagged_pages(kPages);
-  auto vcpu = mmu().add_vcpu(guest_remap, {churn_pte(), kVaChurn, pages, kPages, kRounds, 0});
+  auto vcpu = mmu().add_vcpu(guest_remap, {churn_pt(), kVaChurn, pages, kPages, kRounds, 0});
   KVMX_ASSERT_DONE(guest().run(vcpu));
   for (std::uint64_t p = 0; p < kPages; ++p) EXPECT_EQ(word(pages_[p], 256), page_tag(p, 256) + kRounds) << "page " << p;
 }
@@ -53,7 +54,7 @@ TEST_F(MmuChurn, RemapWithInvlpg) {
 TEST_F(MmuChurn, RemapWithCr3Reload) {
   constexpr std::uint64_t kPages = 16, kRounds = 8;
   const std::uint64_t pages = tagged_pages(kPages);
-  auto vcpu = mmu().add_vcpu(guest_remap, {churn_pte(), kVaChurn, pages, kPages, kRounds, 1});
+  auto vcpu = mmu().add_vcpu(guest_remap, {churn_pt(), kVaChurn, pages, kPages, kRounds, 1});
   KVMX_ASSERT_DONE(guest().run(vcpu));
   for (std::uint64_t p = 0; p < kPages; ++p) EXPECT_EQ(word(pages_[p], 256), page_tag(p, 256) + kRounds) << "page " << p;
 }
@@ -63,7 +64,7 @@ TEST_F(MmuChurn, RemapWithCr3Reload) {
 TEST_F(MmuChurn, RemapWithoutFlush) {
   constexpr std::uint64_t kPages = 32;
   const std::uint64_t pages = tagged_pages(kPages);
-  auto vcpu = mmu().add_vcpu(guest_remap_without_flush, {churn_pte(), kVaChurn, pages, kPages});
+  auto vcpu = mmu().add_vcpu(guest_remap_without_flush, {churn_pt(), kVaChurn, pages, kPages});
   KVMX_ASSERT_DONE(guest().run(vcpu));
 }
 
@@ -71,7 +72,7 @@ TEST_F(MmuChurn, RemapWithoutFlush) {
 // present again needs no flush.
 TEST_F(MmuChurn, UnmapAndRemap) {
   tagged_pages(1);
-  auto vcpu = mmu().add_vcpu(guest_present_toggle, {churn_pte(), kVaChurn, pages_[0], 32});
+  auto vcpu = mmu().add_vcpu(guest_present_toggle, {churn_pt(), kVaChurn, pages_[0], 32});
   KVMX_ASSERT_DONE(guest().run(vcpu));
 }
 
@@ -116,7 +117,7 @@ TEST_F(MmuChurn, LargePageSplitAndMerge) {
 TEST_F(MmuChurn, GuestEditsItsOwnPageTable) {
   constexpr std::uint64_t kPages = 16;
   const std::uint64_t pages = tagged_pages(kPages);
-  const std::uint64_t pt = churn_pte();
+  const std::uint64_t pt = churn_pt();
   mmu().entry(pt, 1) = pt | kPageFlags;  // the table itself at kVaChurn + 4 KiB
   auto vcpu = mmu().add_vcpu(guest_self_map, {kVaChurn + kvmx::kPageSize, kVaChurn, pages, kPages});
   KVMX_ASSERT_DONE(guest().run(vcpu));
