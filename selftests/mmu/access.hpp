@@ -54,6 +54,7 @@ void add_cases(CaseSet& set, const TestWalk& walk, const Variants& variants, con
 // the error code is the CPU's own: QEMU TCG (the AMD test host) reports a reserved-bit fault with
 // P = 0, where the SDM and the APM give P = 1 (target/i386 mmu_translate(), do_fault_rsvd). With
 // `cpu_walks` that is accepted too; a shadow MMU builds the error code itself and must set P.
+// Likewise only a CPU walk may leave accessed bits behind a faulting access (see mismatches()).
 bool error_code_matches(std::uint32_t expected, std::uint64_t actual, bool cpu_walks);
 
 // One line per case whose result breaks the rule, naming the whole combination.
