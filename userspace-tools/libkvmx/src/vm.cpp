@@ -80,6 +80,10 @@ Result<void> Vm::try_enable_cap(std::uint32_t cap, std::uint64_t arg0) {
   kvm_enable_cap request{};
   request.cap = cap;
   request.args[0] = arg0;
+  return try_enable_cap(request);
+}
+
+Result<void> Vm::try_enable_cap(const kvm_enable_cap& request) {
   auto r = kvmx::ioctl(fd(), op::enable_cap, &request);
   if (!r) return r.error();
   return {};

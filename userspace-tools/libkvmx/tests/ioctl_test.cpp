@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 
 #include "kvmx/kvmx.hpp"
@@ -40,6 +41,17 @@ TEST(Ioctl, FlexibleArrayIoctlsHaveTheirCNumbers) {
   EXPECT_EQ(KVM_GET_XSAVE, 0x9000aea4u);
 }
 
+// Guards: kvmx's capabilities (<linux/kvmx.h>, reached through kvmx/linux_kvm.h) lie in the range
+// upstream KVM never numbers, and the MMU modes are distinct single bits.
+TEST(Ioctl, KvmxCapabilitiesAreInTheirOwnRange) {
+  static_assert(KVMX_CAP_KVMX >= KVMX_CAP_BASE && KVMX_CAP_MMU_MODE > KVMX_CAP_KVMX);
+  EXPECT_EQ(KVMX_CAP_MMU_MODE, 0x4b580001);
+  EXPECT_EQ(KVMX_MMU_MODE_TDP & KVMX_MMU_MODE_SHADOW, 0u);
+  EXPECT_EQ(std::popcount(KVMX_MMU_MODE_TDP), 1);
+  EXPECT_EQ(std::popcount(KVMX_MMU_MODE_SHADOW), 1);
+  EXPECT_EQ(cap_name(KVMX_CAP_MMU_MODE), "KVMX_CAP_MMU_MODE");
+}
+
 // Guards: a typed call on a closed fd fails with EBADF and names the ioctl.
 TEST(BadFd, TypedCallsNameTheIoctl) {
   expect_error(ioctl(-1, op::get_api_version), EBADF, "KVM_GET_API_VERSION");
@@ -73,6 +85,10 @@ TEST(BadFd, Vm) {
   expect_error(vm.try_add_memory(0, 0, 4096), EBADF, "KVM_SET_USER_MEMORY_REGION");
   EXPECT_TRUE(vm.regions().empty());
   expect_error(vm.try_enable_cap(KVM_CAP_DIRTY_LOG_RING), EBADF, "KVM_ENABLE_CAP");
+  kvm_enable_cap request{};
+  request.cap = KVMX_CAP_MMU_MODE;
+  request.flags = 1;
+  expect_error(vm.try_enable_cap(request), EBADF, "KVM_ENABLE_CAP");
   kvm_irq_level irq{};
   expect_error(vm.try_ioctl(op::irq_line, &irq), EBADF, "KVM_IRQ_LINE");
 }

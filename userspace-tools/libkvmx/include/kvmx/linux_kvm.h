@@ -14,6 +14,9 @@
 
 #include <linux/kvm.h>
 
+// kvmx's own capabilities and ioctls (uapi/linux/kvmx.h), in ranges upstream KVM never reaches.
+#include <linux/kvmx.h>
+
 #include <cstddef>
 
 // The C layouts. These fail if <linux/kvm.h> was included before this header in the same

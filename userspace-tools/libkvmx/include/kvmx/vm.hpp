@@ -55,6 +55,8 @@ class Vm {
 
   Result<void> try_enable_cap(std::uint32_t cap, std::uint64_t arg0 = 0);
   void enable_cap(std::uint32_t cap, std::uint64_t arg0 = 0) { try_enable_cap(cap, arg0).value(); }
+  // The whole request, flags and args[1..3] included (for tests of their validation).
+  Result<void> try_enable_cap(const kvm_enable_cap& request);
 
   // Any other VM ioctl, typed by its kvmx::op descriptor.
   template <class Op, class... Args>

@@ -13,9 +13,12 @@ inline constexpr uint64_t kCr0Et = 1ull << 4;
 inline constexpr uint64_t kCr0Ne = 1ull << 5;
 inline constexpr uint64_t kCr0Wp = 1ull << 16;
 inline constexpr uint64_t kCr0Pg = 1ull << 31;
+inline constexpr uint64_t kCr4Pse = 1ull << 4;
 inline constexpr uint64_t kCr4Pae = 1ull << 5;
 inline constexpr uint64_t kCr4Osfxsr = 1ull << 9;
 inline constexpr uint64_t kCr4Osxmmexcpt = 1ull << 10;
+inline constexpr uint64_t kCr4Smep = 1ull << 20;
+inline constexpr uint64_t kCr4Smap = 1ull << 21;
 
 // EFER (MSR 0xc0000080).
 inline constexpr uint32_t kMsrEfer = 0xc0000080;
@@ -25,6 +28,7 @@ inline constexpr uint64_t kEferNxe = 1ull << 11;
 
 inline constexpr uint64_t kRflagsFixed = 1ull << 1;  // bit 1 always reads as 1
 inline constexpr uint64_t kRflagsIf = 1ull << 9;
+inline constexpr uint64_t kRflagsAc = 1ull << 18;
 
 // 4-level paging entries.
 inline constexpr uint64_t kPtePresent = 1ull << 0;
@@ -35,6 +39,13 @@ inline constexpr uint64_t kPteDirty = 1ull << 6;
 inline constexpr uint64_t kPteLarge = 1ull << 7;
 inline constexpr uint64_t kPteNx = 1ull << 63;
 inline constexpr uint64_t kPteAddrMask = 0x000ffffffffff000ull;
+
+// #PF error code (SDM "Page-Fault Exceptions"; APM "Page-Fault Error Code").
+inline constexpr uint32_t kPfPresent = 1u << 0;
+inline constexpr uint32_t kPfWrite = 1u << 1;
+inline constexpr uint32_t kPfUser = 1u << 2;
+inline constexpr uint32_t kPfRsvd = 1u << 3;
+inline constexpr uint32_t kPfFetch = 1u << 4;
 
 // Exception vectors.
 inline constexpr uint8_t kDe = 0, kDb = 1, kNmi = 2, kBp = 3, kOf = 4, kBr = 5, kUd = 6, kNm = 7, kDf = 8,
