@@ -107,6 +107,36 @@ def collect(outcome: BootOutcome) -> Report:
     }
 
 
+def from_records(records: Sequence[dict[str, Any]], cpu: str, kernel: str, host: str,
+                 release: str | None = None) -> Report:
+    """A report from kvmx-bench --json files, e.g. of runs on real hardware.
+
+    Each record becomes the column of its implementation and MMU mode; a second
+    record for the same column is an error rather than a silent overwrite.
+    """
+    columns: dict[str, Any] = {}
+    for record in records:
+        if record.get("tool") != "kvmx-bench":
+            raise HarnessError("not a kvmx-bench record (no \"tool\": \"kvmx-bench\")")
+        target = record.get("target", {})
+        mode = target.get("mode") if target.get("available") else target.get("requested")
+        name = f"{target.get('impl', '?')}-{mode}"
+        if name not in COLUMNS:
+            raise HarnessError(f"a record for {name}, which is none of {', '.join(COLUMNS)}")
+        if name in columns:
+            raise HarnessError(f"two records for {name}")
+        column: dict[str, Any] = {
+            "config": name, "status": "given", "problems": [], "params": {},
+            "available": bool(target.get("available")), "target": target,
+            "sizes": record.get("sizes", {}), "results": record.get("results", []),
+        }
+        if not column["available"]:
+            column["unavailable"] = target.get("unavailable", "not available")
+        columns[name] = column
+    return {"cpu": cpu, "kernel": kernel, "release": release, "host": host, "status": "given",
+            "problems": [], "columns": columns}
+
+
 def workloads(report: Report) -> list[str]:
     names: list[str] = []
     for column in report["columns"].values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import json
 import signal
 import sys
 import threading
@@ -128,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{run,shell,matrix,bench}")
+                                metavar="{run,shell,matrix,bench,bench-report}")
 
     run = sub.add_parser(
         "run", help="run suites on one kernel+cpu, one boot for all impl x mmu configurations",
@@ -185,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default bench/results)")
     bn.add_argument("--no-chart", action="store_true", help="skip chart.png")
     _common(bn, batch=True)
+
+    br = sub.add_parser(
+        "bench-report", help="table and chart from kvmx-bench --json files (e.g. real hardware)")
+    br.add_argument("records", nargs="+", type=Path, metavar="FILE",
+                    help="kvmx-bench --json output, one per implementation x MMU mode")
+    br.add_argument("--cpu", required=True, help="label, e.g. 'AMD EPYC 7713'")
+    br.add_argument("--kernel", required=True, help="label, e.g. $(uname -r)")
+    br.add_argument("--host", default="real hardware", help="label of the machine")
+    br.add_argument("--out", type=Path, required=True, help="directory for results.*, chart.png")
+    br.add_argument("--no-chart", action="store_true", help="skip chart.png")
     return parser
 
 
@@ -352,6 +363,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return int(outcome.status)
 
 
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    records = []
+    for path in args.records:
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as err:
+            raise HarnessError(f"{path}: {err}") from err
+    data = bench.from_records(records, args.cpu, args.kernel, args.host)
+    written = bench.write(data, args.out, draw=not args.no_chart)
+    _say(bench.markdown(data))
+    _say(f"# bench results: {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
     configs: tuple[Config, ...] = ()
     if args.impl is not None:
@@ -369,7 +394,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    commands = {"run": cmd_run, "matrix": cmd_matrix, "shell": cmd_shell, "bench": cmd_bench}
+    commands = {"run": cmd_run, "matrix": cmd_matrix, "shell": cmd_shell, "bench": cmd_bench,
+                "bench-report": cmd_bench_report}
     try:
         return commands[args.command](args)
     except HarnessError as err:

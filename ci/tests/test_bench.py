@@ -11,9 +11,9 @@ import pytest
 
 from conftest import emulator_run, fake_elf, plan_for
 from testhost_lib import bench
-from testhost_lib.cli import build_parser
+from testhost_lib.cli import build_parser, main
 from testhost_lib.console import Transcript
-from testhost_lib.layout import Layout
+from testhost_lib.layout import HarnessError, Layout
 from testhost_lib.model import Cpu
 from testhost_lib.results import BootOutcome, evaluate
 
@@ -149,3 +149,33 @@ def test_bench_command_line() -> None:
     assert args.command == "bench" and args.scale == "check"
     assert args.only == [["pio", "hlt"]] and args.out == Path("/tmp/x")
     assert args.impl is None and args.mmu is None  # defaults: kvm,kvmx x tdp,shadow
+
+
+def test_report_from_json_files(report: dict[str, Any], tmp_path: Path) -> None:
+    records = []
+    for name in ("kvm-tdp", "kvmx-tdp", "kvmx-shadow"):
+        col = report["columns"][name]
+        records.append({"tool": "kvmx-bench", "target": col["target"], "sizes": col["sizes"],
+                        "results": col["results"]})
+    data = bench.from_records(records, "AMD EPYC", "6.1.0-56-amd64", "bare metal")
+    assert set(data["columns"]) == {"kvm-tdp", "kvmx-tdp", "kvmx-shadow"}
+    assert not data["columns"]["kvmx-shadow"]["available"]
+    assert bench.median(data, "kvmx-tdp", "pio") == bench.median(report, "kvmx-tdp", "pio")
+    assert "- **kvm-shadow**: not run in this boot" in bench.markdown(data)
+    with pytest.raises(HarnessError, match="two records for kvm-tdp"):
+        bench.from_records(records + records[:1], "c", "k", "h")
+    with pytest.raises(HarnessError, match="not a kvmx-bench record"):
+        bench.from_records([{"tool": "x"}], "c", "k", "h")
+
+
+def test_bench_report_command(report: dict[str, Any], tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    col = report["columns"]["kvm-tdp"]
+    record = tmp_path / "kvm-tdp.json"
+    record.write_text(json.dumps({"tool": "kvmx-bench", "target": col["target"],
+                                  "sizes": col["sizes"], "results": col["results"]}))
+    status = main(["bench-report", str(record), "--cpu", "AMD", "--kernel", "6.1",
+                   "--out", str(tmp_path / "out"), "--no-chart"])
+    assert status == 0
+    assert (tmp_path / "out" / "results.md").read_text().startswith("# kvmx-bench: AMD, kernel 6.1")
+    assert "| pio | exit |" in capsys.readouterr().out
