@@ -32,6 +32,10 @@ RATIOS: tuple[tuple[str, str, str], ...] = (
 )
 
 Report = dict[str, Any]
+# Fixed colours, so an empty (n/a) series never shifts the others.
+_COLORS = {"kvmx-tdp": "#1f77b4", "kvmx-shadow": "#aec7e8", "kvm-tdp": "#d62728",
+           "kvm-shadow": "#ff9896"}
+_RATIO_COLORS = ("#2ca02c", "#98df8a", "#9467bd", "#c5b0d5")
 
 
 def column_name(impl: Impl, mmu: Mmu) -> str:
@@ -272,6 +276,7 @@ def chart(report: Report, path: Path) -> None:
         import matplotlib  # type: ignore[import]
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt  # type: ignore[import]
+        from matplotlib.patches import Patch  # type: ignore[import]
     except ImportError as err:
         raise HarnessError(
             f"cannot draw {path.name}: {err}: install python3-matplotlib (scripts/deps.sh bench)"
@@ -281,6 +286,8 @@ def chart(report: Report, path: Path) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8.0, 1.3 * len(names) + 2), 9),
                                       gridspec_kw={"height_ratios": [3, 2]})
     xs = [float(x) for x in range(len(names))]
+    # Legend entries made by hand: an empty (n/a) series has no bar to take a colour from.
+    handles, ratio_handles = [], []
     for i, column in enumerate(COLUMNS):
         offset = (i - (len(COLUMNS) - 1) / 2) * width
         heights: list[float] = []
@@ -299,13 +306,16 @@ def chart(report: Report, path: Path) -> None:
             heights.append(m)
             low.append(m - float(ns["min"]))
             high.append(float(ns["max"]) - m)
-        top.bar(pos, heights, width, label=column, yerr=[low, high], capsize=2)
+        label = column if pos else f"{column} (n/a)"
+        handles.append(Patch(facecolor=_COLORS[column], label=label))
+        top.bar(pos, heights, width, color=_COLORS[column], yerr=[low, high], capsize=2)
         for x in missing:
-            top.text(x, 1.0, "n/a", rotation=90, ha="center", va="bottom", fontsize=7)
+            top.text(x, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=7,
+                     transform=top.get_xaxis_transform())
     top.set_yscale("log")
     top.set_ylabel("ns per iteration (median, min–max)")
     top.set_xticks(xs, [f"{w}\n(per {_unit(report, w)})" for w in names], fontsize=8)
-    top.legend(fontsize=8)
+    top.legend(handles=handles, fontsize=8)
     release = f" ({report['release']})" if report.get("release") else ""
     top.set_title(f"kvmx-bench: {report['cpu']}, kernel {report['kernel']}{release}, "
                   f"{report['host']}")
@@ -318,12 +328,14 @@ def chart(report: Report, path: Path) -> None:
             if value is not None:
                 pos.append(x + offset)
                 values.append(value)
-        bottom.bar(pos, values, width, label=label)
+        ratio_handles.append(Patch(facecolor=_RATIO_COLORS[i],
+                                   label=label if pos else f"{label} (n/a)"))
+        bottom.bar(pos, values, width, color=_RATIO_COLORS[i])
     bottom.axhline(1.0, color="black", linewidth=0.8)
     bottom.set_yscale("log")
     bottom.set_ylabel("ratio (1 = equal)")
     bottom.set_xticks(xs, names, fontsize=8)
-    bottom.legend(fontsize=8)
+    bottom.legend(handles=ratio_handles, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
