@@ -114,7 +114,8 @@ bench: modules userspace
 	scripts/deps.sh bench
 	@status=0; for h in $(BENCH_HOSTS); do \
 		ci/testhost bench --cpu $${h%%:*} --kernel $${h##*:} --scale $(BENCH_SCALE) \
-			--quiet --out bench/results --results build/testhost-bench || status=1; \
+			--suite-timeout 3000 --quiet --out bench/results --results build/testhost-bench \
+			|| status=1; \
 	done; exit $$status
 
 run: deps

@@ -32,6 +32,8 @@ RATIOS: tuple[tuple[str, str, str], ...] = (
 )
 
 Report = dict[str, Any]
+# How many suite runs' worth of the host's timeout allowance kvmx-bench gets per configuration.
+RUNS_PER_SCALE: dict[str, int] = {"check": 1, "small": 4, "full": 40}
 # Fixed colours, so an empty (n/a) series never shifts the others.
 _COLORS = {"kvmx-tdp": "#1f77b4", "kvmx-shadow": "#aec7e8", "kvm-tdp": "#d62728",
            "kvm-shadow": "#ff9896"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import enum
 import json
 import signal
@@ -334,15 +335,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             given = {p.partition("=")[0] for p in params.get(module, ())}
             params[module] = params.get(module, ()) + tuple(
                 p for p in extra if p.partition("=")[0] not in given)
-    opts = RunOptions(
-        layout=opts.layout, timeout=opts.timeout, suite_timeout=opts.suite_timeout,
-        kernel_args=opts.kernel_args, module_params=params,
-        suite_args=bench.suite_args(args.scale, args.reps, _flatten(args.only)),
-    )
+    opts = dataclasses.replace(
+        opts, module_params=params,
+        suite_args=bench.suite_args(args.scale, args.reps, _flatten(args.only)))
     plan = BootPlan(args.kernel, args.cpu, tuple(cross(args.kernel, args.cpu, impls, mmus)),
                     (bench.SUITE,))
     host = HOSTS[plan.cpu]
-    timeout = opts.timeout or host.timeout(len(plan.configs), 1)
+    # kvmx-bench runs longer than a suite: scale the host's per-run allowance with its size.
+    timeout = opts.timeout or host.timeout(len(plan.configs), bench.RUNS_PER_SCALE[args.scale])
+    opts = dataclasses.replace(opts, timeout=timeout)
     loads = "; ".join(f"{m}: {' '.join(p)}" for m, p in params.items())
     _say(f"# testhost bench: {plan.name} on {host.label}: "
          f"{', '.join(c.name for c in plan.configs)}; {' '.join(opts.suite_args[bench.SUITE])}"
