@@ -208,6 +208,8 @@ def _cell(report: Report, column: str, workload: str) -> str:
     col = report["columns"].get(column)
     if col is None:
         return "not run"
+    if "target" not in col:
+        return "no result"
     if not col.get("available"):
         return "n/a"
     r = _result(report, column, workload)
@@ -230,7 +232,7 @@ def markdown(report: Report) -> str:
         f"Boot status: {report['status']}. Scale {sizes.get('scale', '?')}, "
         f"{sizes.get('reps', '?')} repetitions per workload. Time per iteration: median "
         "(min–max). n/a: the configuration cannot run this MMU mode (see Columns); "
-        "FAIL: the workload computed a wrong result.",
+        "FAIL: the workload computed a wrong result; no result: the run itself failed.",
         "",
         "| workload | per | " + " | ".join(COLUMNS + tuple(r[0] for r in RATIOS)) + " |",
         "| --- | --- | " + " | ".join("---:" for _ in COLUMNS + RATIOS) + " |",
@@ -265,6 +267,8 @@ def markdown(report: Report) -> str:
         state = f"configuration {col['config']} {col['status']}"
         if col.get("available"):
             out.append(f"- **{name}**: {how} ({state})")
+        elif "target" not in col:  # the run itself failed: see the problems
+            out.append(f"- **{name}**: {col.get('unavailable', '?')} ({state})")
         else:
             out.append(f"- **{name}**: not available: {col.get('unavailable', '?')} ({state})")
         for problem in col.get("problems", [])[:5]:

@@ -179,3 +179,15 @@ def test_bench_report_command(report: dict[str, Any], tmp_path: Path,
     assert status == 0
     assert (tmp_path / "out" / "results.md").read_text().startswith("# kvmx-bench: AMD, kernel 6.1")
     assert "| pio | exit |" in capsys.readouterr().out
+
+
+def test_a_boot_that_never_ran_is_no_result_not_na(boot: BootOutcome) -> None:
+    for suite in boot.configs[2].suites:
+        assert suite.tap is not None
+        suite.tap.lines = []
+    boot.configs[2].problems = ["not reached: the boot ended before this configuration started"]
+    data = bench.collect(boot)
+    text = bench.markdown(data)
+    row = next(line for line in text.splitlines() if line.startswith("| pio |"))
+    assert [c.strip() for c in row.strip("|").split("|")][2] == "no result"  # kvmx-tdp
+    assert "- **kvmx-tdp**: no results: not reached" in text
