@@ -300,12 +300,12 @@ def chart(report: Report, path: Path) -> None:
         low: list[float] = []
         high: list[float] = []
         pos: list[float] = []
-        missing: list[float] = []
+        missing: list[tuple[float, str]] = []
         for x, w in zip(xs, names):
             r = _result(report, column, w)
             m = median(report, column, w)
             if r is None or m is None:
-                missing.append(x + offset)
+                missing.append((x + offset, "FAIL" if r is not None and not r.get("ok") else "n/a"))
                 continue
             ns = r["ns_per_iter"]
             pos.append(x + offset)
@@ -315,9 +315,9 @@ def chart(report: Report, path: Path) -> None:
         label = column if pos else f"{column} (n/a)"
         handles.append(Patch(facecolor=_COLORS[column], label=label))
         top.bar(pos, heights, width, color=_COLORS[column], yerr=[low, high], capsize=2)
-        for x in missing:
-            top.text(x, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=7,
-                     transform=top.get_xaxis_transform())
+        for x, why in missing:
+            top.text(x, 0.02, why, rotation=90, ha="center", va="bottom", fontsize=7,
+                     color="red" if why == "FAIL" else "black", transform=top.get_xaxis_transform())
     top.set_yscale("log")
     top.set_ylabel("ns per iteration (median, min–max)")
     top.set_xticks(xs, [f"{w}\n(per {_unit(report, w)})" for w in names], fontsize=8)
