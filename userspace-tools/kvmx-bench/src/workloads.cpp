@@ -127,7 +127,11 @@ Run drive(GuestVm& g, Vcpu& vcpu, OnExit&& on_exit) {
       } else if (uc->kind == guest::UcallKind::done && ended) {
         return r;
       } else {
-        throw Wrong("the guest reported " + uc->describe());
+        // With the exits so far: the first thing to compare with what the guest saw.
+        std::string exits;
+        for (const auto& [name, count] : r.rep.exits) exits += " " + name + "=" + std::to_string(count);
+        throw Wrong("the guest reported " + uc->describe() + "\n  userspace exits in the timed part so far:" +
+                    (exits.empty() ? std::string(" none") : exits));
       }
       continue;
     }
