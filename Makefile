@@ -19,7 +19,7 @@ SUITES := $(filter-out lib,$(notdir $(patsubst %/CMakeLists.txt,%,$(wildcard sel
 release = $(shell cat build/kernels/$(1)/release 2>/dev/null)
 
 .PHONY: all deps deps-build kernels modules modules-check checkpatch userspace unit \
-	pytest ctest fuzz-smoke test matrix run shell clean help
+	pytest ctest fuzz-smoke test matrix bench run shell clean help
 
 all: modules userspace
 
@@ -33,6 +33,8 @@ help:
 	@echo "make checkpatch  the kernel's checkpatch.pl over the kernel sources"
 	@echo "make fuzz-smoke  short libFuzzer runs of the pure-logic code (clang)"
 	@echo "make matrix   every suite ($(SUITES)) in every test-host cell"
+	@echo "make bench    kvmx-bench on kvmx and in-tree KVM, TDP and shadow, one boot per host;"
+	@echo "              table and chart in bench/results/ (BENCH_HOSTS='$(BENCH_HOSTS)')"
 
 deps:
 	scripts/deps.sh all
@@ -102,6 +104,19 @@ test: deps
 	$(MAKE) checkpatch
 	$(MAKE) unit
 	$(MAKE) matrix
+
+# kvmx-bench in one boot per test host: in-tree KVM (npt/ept on, then off), then kvmx (TDP,
+# then shadow), each module unloaded before the next loads. Results, table and chart land in
+# bench/results/<cpu>-<kernel>/ (docs/bench.md). Numbers from emulated hosts show shapes, not speed.
+BENCH_HOSTS ?= amd:6.1 intel:6.1
+BENCH_SCALE ?= small
+bench: modules userspace
+	scripts/deps.sh bench
+	@status=0; for h in $(BENCH_HOSTS); do \
+		ci/testhost bench --cpu $${h%%:*} --kernel $${h##*:} --scale $(BENCH_SCALE) \
+			--suite-timeout 3000 --quiet --out bench/results --results build/testhost-bench \
+			|| status=1; \
+	done; exit $$status
 
 run: deps
 	$(MAKE) modules userspace

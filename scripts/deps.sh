@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Install the Debian packages kvmx needs to build and to run its test hosts,
-# and only those that are missing.  Usage: scripts/deps.sh [build|testhost|all]
+# and only those that are missing.  Usage: scripts/deps.sh [build|testhost|bench|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/kernel-lines.sh
@@ -12,6 +12,8 @@ build_pkgs=(build-essential cmake libgtest-dev python3 python3-pytest mypy spars
 	    kmod xz-utils zstd cpio git clang libclang-rt-14-dev)
 testhost_pkgs=(qemu-system-x86 busybox-static cpio
 	       bochs bochsbios vgabios bochs-term isolinux syslinux-common genisoimage)
+# make bench draws its chart on the build machine, never in a test host.
+bench_pkgs=(python3-matplotlib)
 
 apt_ready=0
 apt_refresh() {
@@ -38,8 +40,9 @@ pkgs=()
 case "$what" in
 build) pkgs+=("${build_pkgs[@]}") ;;
 testhost) pkgs+=("${testhost_pkgs[@]}") ;;
-all) pkgs+=("${build_pkgs[@]}" "${testhost_pkgs[@]}") ;;
-*) echo "usage: $0 [build|testhost|all]" >&2; exit 2 ;;
+bench) pkgs+=("${build_pkgs[@]}" "${testhost_pkgs[@]}" "${bench_pkgs[@]}") ;;
+all) pkgs+=("${build_pkgs[@]}" "${testhost_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*) echo "usage: $0 [build|testhost|bench|all]" >&2; exit 2 ;;
 esac
 if [ "$what" != testhost ]; then
 	for line in "${KERNEL_LINES[@]}"; do

@@ -34,6 +34,7 @@ class RunOptions:
     suite_timeout: int | None = None
     kernel_args: tuple[str, ...] = ()
     module_params: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    suite_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def _run_boot(plan: BootPlan, opts: RunOptions, on_line: Callable[[str], None]) 
     workdir = layout.results / plan.dir_name
 
     def init_for(scripts: Sequence[ConfigScript]) -> str:
-        return render_init(plan.name, scripts, plan.suites, opts.suite_timeout)
+        return render_init(plan.name, scripts, plan.suites, opts.suite_timeout, opts.suite_args)
 
     prep = _prepare(plan, opts, init_for, workdir)
     console = workdir / "console.log"

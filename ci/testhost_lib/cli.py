@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import enum
+import json
 import signal
 import sys
 import threading
@@ -13,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Callable, Sequence, TypeVar
 
-from . import runner
+from . import bench, runner
 from .boot import RunOptions, run_boot, shell
 from .hosts import HOSTS
 from .layout import HarnessError, Layout
@@ -127,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ci/testhost", description=_DESCRIPTION, epilog=EXIT_STATUS_HELP + "\n\n" + _FILES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,shell,matrix}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{run,shell,matrix,bench,bench-report}")
 
     run = sub.add_parser(
         "run", help="run suites on one kernel+cpu, one boot for all impl x mmu configurations",
@@ -163,6 +166,37 @@ def build_parser() -> argparse.ArgumentParser:
     mx.add_argument("--only-kernel", choices=KERNELS)
     mx.add_argument("--suite", required=True, action="append", type=_names, metavar="NAME")
     _common(mx, batch=True)
+
+    bn = sub.add_parser(
+        "bench", help="run kvmx-bench in every impl x mmu configuration of one boot; "
+                      "write the table and chart",
+        epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bn.add_argument("--kernel", required=True, choices=KERNELS)
+    bn.add_argument("--cpu", required=True, type=_enum_one(Cpu), metavar=_metavar(Cpu))
+    bn.add_argument("--impl", action="append", type=_enum_list(Impl), metavar=_metavar(Impl),
+                    help="default kvm,kvmx (the reference first)")
+    bn.add_argument("--mmu", action="append", type=_enum_list(Mmu), metavar=_metavar(Mmu),
+                    help="default tdp,shadow")
+    bn.add_argument("--scale", choices=("check", "small", "full"), default="small",
+                    help="kvmx-bench --scale (default small: sized for emulated hosts)")
+    bn.add_argument("--reps", type=int, help="kvmx-bench --reps")
+    bn.add_argument("--only", type=_names, action="append", metavar="WORKLOAD",
+                    help="kvmx-bench --only")
+    bn.add_argument("--out", type=Path, default=Path("bench/results"),
+                    help="write <out>/<cpu>-<kernel>/results.{json,md} and chart.png "
+                         "(default bench/results)")
+    bn.add_argument("--no-chart", action="store_true", help="skip chart.png")
+    _common(bn, batch=True)
+
+    br = sub.add_parser(
+        "bench-report", help="table and chart from kvmx-bench --json files (e.g. real hardware)")
+    br.add_argument("records", nargs="+", type=Path, metavar="FILE",
+                    help="kvmx-bench --json output, one per implementation x MMU mode")
+    br.add_argument("--cpu", required=True, help="label, e.g. 'AMD EPYC 7713'")
+    br.add_argument("--kernel", required=True, help="label, e.g. $(uname -r)")
+    br.add_argument("--host", default="real hardware", help="label of the machine")
+    br.add_argument("--out", type=Path, required=True, help="directory for results.*, chart.png")
+    br.add_argument("--no-chart", action="store_true", help="skip chart.png")
     return parser
 
 
@@ -289,6 +323,61 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return int(worst(o.status for o in outcomes))
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    impls: list[Impl] = _flatten(args.impl) or [Impl.KVM, Impl.KVMX]
+    mmus: list[Mmu] = _flatten(args.mmu) or [Mmu.TDP, Mmu.SHADOW]
+    if args.reps is not None and args.reps < 1:
+        raise HarnessError("--reps must be at least 1")
+    opts = _options(args)
+    params = dict(opts.module_params)
+    if Impl.KVMX in impls:
+        for module, extra in bench.vcpu_params(opts.layout, args.kernel, args.cpu).items():
+            given = {p.partition("=")[0] for p in params.get(module, ())}
+            params[module] = params.get(module, ()) + tuple(
+                p for p in extra if p.partition("=")[0] not in given)
+    opts = dataclasses.replace(
+        opts, module_params=params,
+        suite_args=bench.suite_args(args.scale, args.reps, _flatten(args.only)))
+    plan = BootPlan(args.kernel, args.cpu, tuple(cross(args.kernel, args.cpu, impls, mmus)),
+                    (bench.SUITE,))
+    host = HOSTS[plan.cpu]
+    # kvmx-bench runs longer than a suite: scale the host's per-run allowance with its size.
+    timeout = opts.timeout or host.timeout(len(plan.configs), bench.RUNS_PER_SCALE[args.scale])
+    opts = dataclasses.replace(opts, timeout=timeout)
+    loads = "; ".join(f"{m}: {' '.join(p)}" for m, p in params.items())
+    _say(f"# testhost bench: {plan.name} on {host.label}: "
+         f"{', '.join(c.name for c in plan.configs)}; {' '.join(opts.suite_args[bench.SUITE])}"
+         f"{'; ' + loads if loads else ''}; timeout {timeout:.0f} s")
+
+    def sink(line: str) -> None:
+        if not args.quiet:
+            _say(line)
+    outcome = run_boot(plan, opts, sink)
+    report([outcome], [bench.SUITE], echo_tap=False)
+    data = bench.collect(outcome)
+    out_dir = args.out / f"{plan.cpu.value}-{plan.kernel}"
+    written = bench.write(data, out_dir, draw=not args.no_chart)
+    _say()
+    for line in bench.markdown(data).splitlines():
+        _say(f"# {line}")
+    _say(f"# bench results: {', '.join(str(p) for p in written)}")
+    return int(outcome.status)
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    records = []
+    for path in args.records:
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as err:
+            raise HarnessError(f"{path}: {err}") from err
+    data = bench.from_records(records, args.cpu, args.kernel, args.host)
+    written = bench.write(data, args.out, draw=not args.no_chart)
+    _say(bench.markdown(data))
+    _say(f"# bench results: {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
     configs: tuple[Config, ...] = ()
     if args.impl is not None:
@@ -306,7 +395,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    commands = {"run": cmd_run, "matrix": cmd_matrix, "shell": cmd_shell}
+    commands = {"run": cmd_run, "matrix": cmd_matrix, "shell": cmd_shell, "bench": cmd_bench,
+                "bench-report": cmd_bench_report}
     try:
         return commands[args.command](args)
     except HarnessError as err:

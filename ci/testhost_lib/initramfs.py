@@ -242,10 +242,12 @@ wait_dev() {{
 	done
 }}
 suite() {{
-	m "suite-begin $1 t=$(up)"
-	{timeout}"$2" --device "$KVMX_DEVICE" </dev/null
+	name=$1 bin=$2
+	shift 2
+	m "suite-begin $name t=$(up)"
+	{timeout}"$bin" --device "$KVMX_DEVICE" "$@" </dev/null
 	rc=$?
-	m "suite-end $1 rc=$rc t=$(up)"
+	m "suite-end $name rc=$rc t=$(up)"
 }}
 finish() {{
 	[ -x {drain} ] && {drain} || sleep 2
@@ -287,9 +289,14 @@ def _load_chain(script: ConfigScript) -> str:
     return " &&\n\t".join(calls) if calls else "true"
 
 
-def _config_block(script: ConfigScript, suites: Sequence[str]) -> str:
+def _suite_call(name: str, args: Sequence[str]) -> str:
+    return " ".join(["suite", _q(name), f"{SUITE_DIR}/{_q(name)}", *(_q(a) for a in args)])
+
+
+def _config_block(script: ConfigScript, suites: Sequence[str],
+                  suite_args: Mapping[str, Sequence[str]]) -> str:
     cfg = script.config
-    runs = "\n".join(f"\t\tsuite {_q(s)} {SUITE_DIR}/{_q(s)}" for s in suites) or "\t\t:"
+    runs = "\n".join(f"\t\t{_suite_call(s, suite_args.get(s, ()))}" for s in suites) or "\t\t:"
     return f"""
 # ---- {cfg.name}
 m "cfg-begin {cfg.name} t=$(up)"
@@ -315,8 +322,11 @@ def render_init(
     configs: Sequence[ConfigScript],
     suites: Sequence[str],
     suite_timeout: int | None = None,
+    suite_args: Mapping[str, Sequence[str]] = {},
 ) -> str:
-    """The batch /init: every configuration in order, then the final marker and poweroff."""
+    """The batch /init: every configuration in order, then the final marker and poweroff.
+
+    `suite_args` are extra arguments of a suite, after `--device`."""
     text = _PRELUDE.format(
         title=title,
         timeout=f"timeout -s KILL {int(suite_timeout)} " if suite_timeout else "",
@@ -324,7 +334,7 @@ def render_init(
         boot_dmesg=_BOOT_DMESG,
     )
     for script in configs:
-        text += _config_block(script, suites)
+        text += _config_block(script, suites, suite_args)
     text += '\nm "done t=$(up)"\nfinish\n'
     return text
 

@@ -111,7 +111,7 @@ def test_init_script_shape(fake_build: Layout) -> None:
         "export KVMX_DEVICE=/dev/kvmx KVMX_IMPL=kvmx KVMX_CPU=amd KVMX_MMU=shadow",
         "wait_dev /dev/kvm;", "wait_dev /dev/kvmx;",
         "suite smoke /suites/smoke", "suite vm /suites/vm",
-        'timeout -s KILL 300 "$2" --device "$KVMX_DEVICE"',
+        'timeout -s KILL 300 "$bin" --device "$KVMX_DEVICE" "$@"',
         'm "dev-missing /dev/kvmx"', 'm "dmesg-begin amd-6.1-kvmx-shadow"', "dmesg -c",
         'm "done t=$(up)"\nfinish',
     ]:
@@ -120,6 +120,13 @@ def test_init_script_shape(fake_build: Layout) -> None:
     first = text.index("cfg-begin amd-6.1-kvm-tdp")
     second = text.index("cfg-begin amd-6.1-kvmx-shadow")
     assert first < text.index("\nunload\n", first) < second
+
+
+def test_suite_args_follow_the_device(fake_build: Layout) -> None:
+    text = render_init("boot-amd-6.1", scripts(fake_build, ["amd-6.1-kvm-tdp"]), ["smoke", "vm"],
+                       suite_args={"vm": ("--scale", "a b")})
+    assert "suite smoke /suites/smoke\n" in text
+    assert "suite vm /suites/vm --scale 'a b'\n" in text
 
 
 @pytest.mark.skipif(shutil.which("busybox") is None, reason="busybox not installed")

@@ -101,6 +101,10 @@ class GuestVm {
 
   // Run until the guest makes a ucall (or stops for anything else: kind none, with the exit).
   HostUcall run(Vcpu& vcpu);
+  // The ucall (or assembly report) behind an exit `vcpu.run()` returned, or nullopt for any
+  // other exit, which the caller handles itself (kvmx-bench answers port I/O and MMIO this way
+  // without formatting a description of every exit).
+  std::optional<HostUcall> decode_ucall(Vcpu& vcpu, const Exit& e);
 
   // Zeroed, identity-mapped guest memory (GVA == GPA), `align` a power of two.
   std::uint64_t alloc(std::uint64_t size, std::uint64_t align = kPageSize);

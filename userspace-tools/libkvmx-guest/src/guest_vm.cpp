@@ -586,21 +586,34 @@ std::string GuestVm::read_string(std::uint64_t gva) {
 
 HostUcall GuestVm::run(Vcpu& vcpu) {
   const Exit e = vcpu.run();
+  if (auto uc = decode_ucall(vcpu, e)) return std::move(*uc);
   HostUcall uc;
   uc.exit_reason = exit_reason(e);
   uc.exit = describe(e);
   const auto* out = std::get_if<exit::IoOut>(&e);
-  if (out && decode_asm_report(vcpu, *out, uc)) return uc;
-  if (!out || out->port != guest::kUcallPort) return uc;
-  if (out->size != 4 || out->count != 1) {
-    uc.exit += " (a ucall is a single 4-byte OUT)";
+  if (out && out->port == guest::kUcallPort) {
+    if (out->size != 4 || out->count != 1) {
+      uc.exit += " (a ucall is a single 4-byte OUT)";
+    } else {
+      uc.exit += " (the ucall record is not in guest memory)";
+    }
+  }
+  return uc;
+}
+
+std::optional<HostUcall> GuestVm::decode_ucall(Vcpu& vcpu, const Exit& e) {
+  const auto* out = std::get_if<exit::IoOut>(&e);
+  if (!out) return std::nullopt;
+  HostUcall uc;
+  uc.exit_reason = exit_reason(e);
+  if (decode_asm_report(vcpu, *out, uc)) {
+    uc.exit = describe(e);
     return uc;
   }
+  if (out->port != guest::kUcallPort || out->size != 4 || out->count != 1) return std::nullopt;
   const std::byte* record = vm_.host_address(out->value(), sizeof(guest::Ucall));
-  if (!record) {
-    uc.exit += " (the ucall record is not in guest memory)";
-    return uc;
-  }
+  if (!record) return std::nullopt;
+  uc.exit = describe(e);
   guest::Ucall raw;
   std::memcpy(&raw, record, sizeof raw);
   uc.kind = static_cast<guest::UcallKind>(raw.kind);
