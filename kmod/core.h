@@ -61,6 +61,11 @@ void kvmx_hw_put(void);
 int kvmx_vm_create_vcpu(struct kvmx_vm *vm, unsigned long id);
 void kvmx_vcpu_destroy(struct kvmx_vcpu *vcpu);
 
+/* stats.c: KVM_GET_STATS_FD (KVM's binary statistics). */
+int kvmx_vm_get_stats_fd(struct kvmx_vm *vm);
+int kvmx_vcpu_get_stats_fd(struct kvmx_vcpu *vcpu);
+void kvmx_stats_set_owner(struct module *owner);
+
 /* memslot.c */
 int kvmx_memslots_init(struct kvmx_vm *vm);
 void kvmx_memslots_free(struct kvmx_vm *vm);

@@ -176,6 +176,7 @@ static long kvmx_check_vm_extension(long cap)
 	case KVM_CAP_SET_TSS_ADDR:
 	case KVM_CAP_SET_IDENTITY_MAP_ADDR:
 	case KVM_CAP_READONLY_MEM:
+	case KVM_CAP_BINARY_STATS_FD:
 		return 1;
 	case KVM_CAP_NR_MEMSLOTS:
 		return KVMX_USER_MEM_SLOTS;
@@ -354,6 +355,7 @@ int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner
 	kvmx_chardev_ops.owner = owner;
 	kvmx_vm_set_owner(owner);
 	kvmx_vcpu_set_owner(owner);
+	kvmx_stats_set_owner(owner);
 
 	/* Last: after this, userspace can reach us. */
 	r = misc_register(&kvmx_dev);
@@ -368,6 +370,7 @@ int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner
 	return 0;
 
 out_clear:
+	kvmx_stats_set_owner(NULL);
 	kvmx_vcpu_set_owner(NULL);
 	kvmx_vm_set_owner(NULL);
 	kvmx_chardev_ops.owner = NULL;
@@ -390,6 +393,7 @@ void kvmx_unregister_vendor(const struct kvmx_vendor_ops *ops)
 	mutex_lock(&kvmx_vendor_lock);
 	if (!WARN_ON(kvmx_vendor != ops)) {
 		misc_deregister(&kvmx_dev);
+		kvmx_stats_set_owner(NULL);
 		kvmx_vcpu_set_owner(NULL);
 		kvmx_vm_set_owner(NULL);
 		kvmx_chardev_ops.owner = NULL;

@@ -195,6 +195,8 @@ static int kvmx_vcpu_run_loop(struct kvmx_vcpu *vcpu)
 
 		vcpu->has_run = true;
 		r = kvmx_vendor->vcpu_run(vcpu);
+		/* One guest entry and its exit (or a retry just before entry). */
+		WRITE_ONCE(vcpu->stat.exits, vcpu->stat.exits + 1);
 		if (r <= 0)
 			return r;
 
@@ -520,6 +522,9 @@ static long kvmx_vcpu_ioctl(struct file *filp, unsigned int ioctl, unsigned long
 		return -EIO;
 	if (_IOC_TYPE(ioctl) != KVMIO)
 		return -EINVAL;
+	/* Needs no vCPU state: answered without waiting for a running vCPU. */
+	if (ioctl == KVM_GET_STATS_FD)
+		return kvmx_vcpu_get_stats_fd(vcpu);
 
 	if (mutex_lock_killable(&vcpu->mutex))
 		return -EINTR;

@@ -141,6 +141,8 @@ static long kvmx_vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long a
 		return 0;
 	case KVM_SET_IDENTITY_MAP_ADDR:
 		return kvmx_vm_set_identity_map_addr(vm, argp);
+	case KVM_GET_STATS_FD:
+		return kvmx_vm_get_stats_fd(vm);
 	default:
 		/* As in-tree KVM answers unknown VM ioctls on x86. */
 		return -ENOTTY;

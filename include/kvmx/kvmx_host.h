@@ -330,6 +330,14 @@ struct kvmx_vcpu {
 	bool nmi_pending;
 
 	struct kvmx_shadow_vcpu shadow;
+
+	/*
+	 * Statistics for the vCPU's stats fd (kmod/stats.c): written by the
+	 * vCPU thread with WRITE_ONCE, read by the stats fd with READ_ONCE.
+	 */
+	struct {
+		u64 exits;
+	} stat;
 };
 
 /*

@@ -106,6 +106,12 @@ Exit Vcpu::run() {
   return std::move(r).value();
 }
 
+Result<Stats> Vcpu::try_stats() const {
+  auto r = kvmx::ioctl(fd(), op::get_stats_fd);
+  if (!r) return r.error();
+  return Stats::try_adopt(Fd(*r));
+}
+
 Result<kvm_regs> Vcpu::try_get_regs() const { return get_struct<kvm_regs>(fd(), op::get_regs); }
 Result<void> Vcpu::try_set_regs(const kvm_regs& v) { return set_struct(fd(), op::set_regs, v); }
 Result<kvm_sregs> Vcpu::try_get_sregs() const { return get_struct<kvm_sregs>(fd(), op::get_sregs); }

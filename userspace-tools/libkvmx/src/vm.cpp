@@ -76,6 +76,12 @@ std::byte* Vm::host_address(std::uint64_t gpa, std::uint64_t len) const {
   return region->host() + (gpa - region->gpa());
 }
 
+Result<Stats> Vm::try_stats() const {
+  auto r = kvmx::ioctl(fd(), op::get_stats_fd);
+  if (!r) return r.error();
+  return Stats::try_adopt(Fd(*r));
+}
+
 Result<void> Vm::try_enable_cap(std::uint32_t cap, std::uint64_t arg0) {
   kvm_enable_cap request{};
   request.cap = cap;

@@ -7,6 +7,7 @@
 #include "kvmx/ioctl.hpp"
 #include "kvmx/memory.hpp"
 #include "kvmx/names.hpp"
+#include "kvmx/stats.hpp"
 #include "kvmx/system.hpp"
 #include "kvmx/vcpu.hpp"
 #include "kvmx/vm.hpp"

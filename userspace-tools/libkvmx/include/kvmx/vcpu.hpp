@@ -13,6 +13,7 @@
 #include "kvmx/exit.hpp"
 #include "kvmx/fd.hpp"
 #include "kvmx/ioctl.hpp"
+#include "kvmx/stats.hpp"
 
 namespace kvmx {
 
@@ -98,6 +99,10 @@ class Vcpu {
   void set_msr(std::uint32_t index, std::uint64_t value) { try_set_msr(index, value).value(); }
   void set_cpuid(const Cpuid& cpuid) { try_set_cpuid(cpuid).value(); }
   void interrupt(std::uint32_t vector) { try_interrupt(vector).value(); }
+
+  // KVM_GET_STATS_FD: the vCPU's binary statistics (KVM_CAP_BINARY_STATS_FD).
+  Result<Stats> try_stats() const;
+  Stats stats() const { return try_stats().value(); }
 
   // Any other vCPU ioctl, typed by its kvmx::op descriptor.
   template <class Op, class... Args>

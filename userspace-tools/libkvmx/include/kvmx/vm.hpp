@@ -9,6 +9,7 @@
 #include "kvmx/fd.hpp"
 #include "kvmx/ioctl.hpp"
 #include "kvmx/memory.hpp"
+#include "kvmx/stats.hpp"
 #include "kvmx/vcpu.hpp"
 
 namespace kvmx {
@@ -52,6 +53,10 @@ class Vm {
   const MemoryRegion* region_at(std::uint64_t gpa) const;
   // Host address of [gpa, gpa + len) if one region holds all of it, else nullptr.
   std::byte* host_address(std::uint64_t gpa, std::uint64_t len = 1) const;
+
+  // KVM_GET_STATS_FD: the VM's binary statistics (KVM_CAP_BINARY_STATS_FD).
+  Result<Stats> try_stats() const;
+  Stats stats() const { return try_stats().value(); }
 
   Result<void> try_enable_cap(std::uint32_t cap, std::uint64_t arg0 = 0);
   void enable_cap(std::uint32_t cap, std::uint64_t arg0 = 0) { try_enable_cap(cap, arg0).value(); }
