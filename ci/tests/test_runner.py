@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from testhost_lib.hosts import Launch
+from testhost_lib.hosts import BOCHS_SCREEN_PTY, Launch
 from testhost_lib.layout import HarnessError
 from testhost_lib.runner import ConsoleTail, run_batch
 
@@ -91,3 +93,41 @@ def test_console_tail_partial_lines(tmp_path: Path) -> None:
         f.write(b"o\n\xffthree")
     assert list(tail.lines()) == ["two"]
     assert list(tail.lines(final=True)) == ["\ufffdthree"]
+
+
+# Bochs' term display as Debian builds it (gui/term.cc, BX_DEBUGGER_TERM): it opens a pty, says so
+# on stderr, and draws the screen into it with blocking writes. 300 KB is several times what the
+# kernel buffers for a pty nobody reads, so without a reader this stand-in blocks for good.
+_SCREEN_EMULATOR = r"""
+import os, sys
+master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
+import fcntl, struct
+fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock the slave
+n = struct.unpack("I", fcntl.ioctl(master, 0x80045430, bytes(4)))[0]  # TIOCGPTN
+sys.stderr.write('\nBochs connected to screen "/dev/pts/%d"\n' % n)
+sys.stderr.flush()
+screen = b"\x1b[H" + b"x" * 2000
+for _ in range(150):
+    os.write(master, screen)
+with open(sys.argv[1], "w") as console:
+    console.write("@@TH done t=1\n")
+"""
+
+
+def test_bochs_screen_pattern_matches_its_message() -> None:
+    # The exact line Bochs 2.7 prints (gui/term.cc) when its term display opens its pty.
+    m = re.search(BOCHS_SCREEN_PTY, '\nBochs connected to screen "/dev/pts/17"\n')
+    assert m and m.group(1) == "/dev/pts/17"
+
+
+@pytest.mark.skipif(not Path("/dev/ptmx").exists(), reason="no /dev/ptmx")
+def test_emulator_screen_pty_is_drained(tmp_path: Path) -> None:
+    # Regression: Bochs stopped dead, idle and silent, once its unread screen pty filled up.
+    script = tmp_path / "screen_emu.py"
+    script.write_text(_SCREEN_EMULATOR)
+    console = tmp_path / "console.log"
+    launch = Launch((sys.executable, str(script), str(console)), screen_pty=BOCHS_SCREEN_PTY)
+    lines: list[str] = []
+    result = run_batch(launch, console, tmp_path / "emu.out", tmp_path, 20.0, 5.0, lines.append)
+    assert not result.timed_out, "the emulator blocked writing its screen"
+    assert result.done_seen and lines == ["@@TH done t=1"]
