@@ -271,7 +271,7 @@ static unsigned long vmx_tss_base(unsigned long gdt, u16 sel)
  * Make the vCPU's VMCS current on @cpu, with preemption disabled.  A VMCS
  * active on another CPU is VMCLEARed there first (SDM: "Software Use of the
  * VMCS and Related Structures"); the host state that differs per CPU (TR and
- * GDT bases) is written whenever the CPU changes.
+ * GDT bases, SYSENTER_ESP) is written whenever the CPU changes.
  */
 static void vmx_vcpu_load(struct kvmx_vcpu *vcpu, int cpu)
 {
@@ -300,9 +300,14 @@ static void vmx_vcpu_load(struct kvmx_vcpu *vcpu, int cpu)
 		indirect_branch_prediction_barrier();
 	}
 	if (moved) {
+		u64 sysenter_esp;
+
 		native_store_gdt(&gdt);
 		vmcs_writel(HOST_GDTR_BASE, gdt.address);
 		vmcs_writel(HOST_TR_BASE, vmx_tss_base(gdt.address, GDT_ENTRY_TSS * 8));
+		/* Each CPU has its own SYSENTER stack (its entry stack, for 32-bit tasks). */
+		rdmsrl(MSR_IA32_SYSENTER_ESP, sysenter_esp);
+		vmcs_writel(HOST_IA32_SYSENTER_ESP, sysenter_esp);
 		/* This CPU may hold stale entries of our EPTP from an earlier visit. */
 		vmx->flush_pending = true;
 	}
@@ -371,7 +376,6 @@ static void vmx_set_constant_host_state(void)
 	vmcs_writel(HOST_IDTR_BASE, idt.address);
 	vmcs_writel(HOST_RIP, (unsigned long)__kvmx_vmx_vmexit);
 	vmcs_write32(HOST_IA32_SYSENTER_CS, vmx_cfg.host_sysenter_cs);
-	vmcs_writel(HOST_IA32_SYSENTER_ESP, vmx_cfg.host_sysenter_esp);
 	vmcs_writel(HOST_IA32_SYSENTER_EIP, vmx_cfg.host_sysenter_eip);
 	vmcs_write64(HOST_IA32_EFER, vmx_cfg.host_efer);
 	vmcs_write64(HOST_IA32_PAT, vmx_cfg.host_pat);
@@ -831,7 +835,6 @@ static int vmx_setup_config(void)
 	rdmsrl(MSR_EFER, vmx_cfg.host_efer);
 	rdmsrl(MSR_IA32_CR_PAT, vmx_cfg.host_pat);
 	rdmsrl(MSR_IA32_SYSENTER_CS, vmx_cfg.host_sysenter_cs);
-	rdmsrl(MSR_IA32_SYSENTER_ESP, vmx_cfg.host_sysenter_esp);
 	rdmsrl(MSR_IA32_SYSENTER_EIP, vmx_cfg.host_sysenter_eip);
 
 	vmx_l1d_flush = boot_cpu_has_bug(X86_BUG_L1TF) && boot_cpu_has(X86_FEATURE_FLUSH_L1D) &&

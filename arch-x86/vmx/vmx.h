@@ -35,7 +35,7 @@ struct vmx_config {
 	bool ept_ad;
 	bool invept_single;	/* else INVEPT all-context */
 	u64 host_efer, host_pat;
-	u64 host_sysenter_cs, host_sysenter_esp, host_sysenter_eip;
+	u64 host_sysenter_cs, host_sysenter_eip;	/* SYSENTER_ESP is per CPU */
 };
 
 extern struct vmx_config vmx_cfg;
