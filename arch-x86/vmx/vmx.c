@@ -696,31 +696,6 @@ static const struct kvmx_vendor_ops vmx_ops = {
 };
 
 /*
- * The same backend without its vCPU hooks (kvmx/vendor-ops.h: all or none):
- * VMs and memslots, no vCPUs.  What kvmx-intel offers unless run_vcpus=1.
- */
-static const struct kvmx_vendor_ops vmx_ops_no_vcpus = {
-	.name = "intel-vmx",
-	.check_hardware = vmx_check_hardware,
-	.vm_size = sizeof(struct kvmx_vm),
-	.tdp_format = &vmx_ept_format,
-	.vm_init = vmx_vm_init,
-};
-
-/*
- * vCPUs are opt-in until the Intel test matrix is reliably green: every
- * suite passes on its own in the Bochs test host, but the dirty-log test
- * that harvests while a vCPU writes has been seen to hang there (one CPU,
- * huge pages).  Until that is found, kvmx-intel does not claim vCPUs it
- * cannot vouch for; KVM_CAP_MAX_VCPUS then reads 0.
- */
-static bool run_vcpus;
-module_param(run_vcpus, bool, 0444);
-MODULE_PARM_DESC(run_vcpus, "Run vCPUs (experimental: see docs/architecture.md)");
-
-static const struct kvmx_vendor_ops *vmx_registered_ops;
-
-/*
  * One control word from its capability MSR (SDM: "VMX Capability
  * Reporting Facility"): the low half says which bits must be 1, the high
  * half which may be 1.  Returns -EIO when a bit of @min is not allowed.
@@ -917,8 +892,7 @@ static int __init vmx_init(void)
 	r = vmx_alloc_cpu_data();
 	if (r)
 		return r;
-	vmx_registered_ops = run_vcpus ? &vmx_ops : &vmx_ops_no_vcpus;
-	r = kvmx_register_vendor(vmx_registered_ops, THIS_MODULE);
+	r = kvmx_register_vendor(&vmx_ops, THIS_MODULE);
 	if (r) {
 		vmx_free_cpu_data();
 		return r;
@@ -930,7 +904,7 @@ static int __init vmx_init(void)
 
 static void __exit vmx_exit(void)
 {
-	kvmx_unregister_vendor(vmx_registered_ops);
+	kvmx_unregister_vendor(&vmx_ops);
 	vmx_free_cpu_data();
 }
 
