@@ -300,7 +300,7 @@ static void vmx_vcpu_load(struct kvmx_vcpu *vcpu, int cpu)
 		indirect_branch_prediction_barrier();
 	}
 	if (moved) {
-		u64 sysenter_esp;
+		u64 sysenter_esp, gs_base;
 
 		native_store_gdt(&gdt);
 		vmcs_writel(HOST_GDTR_BASE, gdt.address);
@@ -308,9 +308,22 @@ static void vmx_vcpu_load(struct kvmx_vcpu *vcpu, int cpu)
 		/* Each CPU has its own SYSENTER stack (its entry stack, for 32-bit tasks). */
 		rdmsrl(MSR_IA32_SYSENTER_ESP, sysenter_esp);
 		vmcs_writel(HOST_IA32_SYSENTER_ESP, sysenter_esp);
+		/* The kernel's GS base: this CPU's per-CPU area. */
+		rdmsrl(MSR_GS_BASE, gs_base);
+		vmcs_writel(HOST_GS_BASE, gs_base);
 		/* This CPU may hold stale entries of our EPTP from an earlier visit. */
 		vmx->flush_pending = true;
 	}
+
+	/*
+	 * The task's FS base and user GS base (KERNEL_GS_BASE while in the
+	 * kernel): every KVM_RUN and every return from preemption comes here
+	 * in the task that is about to enter, after the context switch put its
+	 * values back, and nothing changes them before the entry.
+	 */
+	rdmsrl(MSR_FS_BASE, vmx->host_fs_base);
+	vmcs_writel(HOST_FS_BASE, vmx->host_fs_base);
+	rdmsrl(MSR_KERNEL_GS_BASE, vmx->host_msrs[VMX_MSR_KERNEL_GS_BASE].value);
 }
 
 static void vmx_vcpu_put(struct kvmx_vcpu *vcpu)
@@ -450,6 +463,9 @@ static int vmx_vcpu_create(struct kvmx_vcpu *vcpu)
 		vmx->guest_msrs[i].index = autoload[i];
 		vmx->host_msrs[i].index = autoload[i];
 	}
+	vmx->host_msrs[VMX_MSR_STAR].value = vmx_cfg.host_star;
+	vmx->host_msrs[VMX_MSR_LSTAR].value = vmx_cfg.host_lstar;
+	vmx->host_msrs[VMX_MSR_SFMASK].value = vmx_cfg.host_sfmask;
 
 	vmx->loaded_cpu = -1;
 	INIT_LIST_HEAD(&vmx->loaded_link);
@@ -478,13 +494,13 @@ static void vmx_vcpu_free(struct kvmx_vcpu *vcpu)
 
 /*
  * Host state that can change between entries: CR3 (the task's page tables,
- * and PCID), CR4, and the FS/GS bases and the MSRs the VM exit reloads.
- * Interrupts are off.
+ * and PCID) and CR4.  The FS/GS bases and KERNEL_GS_BASE are the task's and
+ * the CPU's, written in vmx_vcpu_load(); the syscall MSRs are the same on
+ * every CPU.  Interrupts are off.
  */
 static void vmx_prepare_host_state(struct vcpu_vmx *vmx)
 {
 	unsigned long cr3 = __read_cr3(), cr4 = cr4_read_shadow();
-	unsigned long fs_base, gs_base;
 
 	if (cr3 != vmx->host_cr3) {
 		vmcs_writel(HOST_CR3, cr3);
@@ -494,21 +510,14 @@ static void vmx_prepare_host_state(struct vcpu_vmx *vmx)
 		vmcs_writel(HOST_CR4, cr4);
 		vmx->host_cr4 = cr4;
 	}
-	rdmsrl(MSR_FS_BASE, fs_base);
-	rdmsrl(MSR_GS_BASE, gs_base);
-	vmcs_writel(HOST_FS_BASE, fs_base);
-	vmcs_writel(HOST_GS_BASE, gs_base);
-
-	rdmsrl(MSR_STAR, vmx->host_msrs[VMX_MSR_STAR].value);
-	rdmsrl(MSR_LSTAR, vmx->host_msrs[VMX_MSR_LSTAR].value);
-	rdmsrl(MSR_SYSCALL_MASK, vmx->host_msrs[VMX_MSR_SFMASK].value);
-	rdmsrl(MSR_KERNEL_GS_BASE, vmx->host_msrs[VMX_MSR_KERNEL_GS_BASE].value);
 }
 
-/* Host segment state the VM exit does not restore (it loads null selectors, LDTR 0). */
+/*
+ * Host segment state the VM exit does not restore (it loads null selectors,
+ * LDTR 0); the bases to put back are those vmx_vcpu_load() read.
+ */
 struct vmx_host_segs {
 	u16 ds, es, fs, gs, ldt;
-	unsigned long fs_base, kernel_gs_base;
 };
 
 static void vmx_save_host_segs(struct vmx_host_segs *h)
@@ -518,22 +527,20 @@ static void vmx_save_host_segs(struct vmx_host_segs *h)
 	savesegment(fs, h->fs);
 	savesegment(gs, h->gs);
 	asm volatile("sldt %0" : "=g" (h->ldt));
-	rdmsrl(MSR_FS_BASE, h->fs_base);
-	rdmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
 }
 
-static void vmx_restore_host_segs(struct vmx_host_segs *h)
+static void vmx_restore_host_segs(struct vcpu_vmx *vmx, struct vmx_host_segs *h)
 {
 	if (h->ldt)
 		asm volatile("lldt %0" : : "rm" (h->ldt));
 	if (h->gs) {
 		/* Loading GS from a selector writes the user GS base (KERNEL_GS_BASE now). */
 		load_gs_index(h->gs);
-		wrmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+		wrmsrl(MSR_KERNEL_GS_BASE, vmx->host_msrs[VMX_MSR_KERNEL_GS_BASE].value);
 	}
 	if (h->fs) {
 		loadsegment(fs, h->fs);
-		wrmsrl(MSR_FS_BASE, h->fs_base);
+		wrmsrl(MSR_FS_BASE, vmx->host_fs_base);
 	}
 	if (h->ds | h->es) {
 		loadsegment(ds, h->ds);
@@ -615,7 +622,7 @@ static int vmx_vcpu_run(struct kvmx_vcpu *vcpu)
 		update_debugctlmsr(debugctl);
 	if (hw_breakpoint_active())
 		hw_breakpoint_restore();
-	vmx_restore_host_segs(&host);
+	vmx_restore_host_segs(vmx, &host);
 
 	WRITE_ONCE(vcpu->mode, KVMX_OUTSIDE_GUEST_MODE);
 
@@ -809,6 +816,10 @@ static int vmx_setup_config(void)
 
 	rdmsrl(MSR_EFER, vmx_cfg.host_efer);
 	rdmsrl(MSR_IA32_CR_PAT, vmx_cfg.host_pat);
+	/* syscall_init() gives every CPU the same syscall MSRs. */
+	rdmsrl(MSR_STAR, vmx_cfg.host_star);
+	rdmsrl(MSR_LSTAR, vmx_cfg.host_lstar);
+	rdmsrl(MSR_SYSCALL_MASK, vmx_cfg.host_sfmask);
 	rdmsrl(MSR_IA32_SYSENTER_CS, vmx_cfg.host_sysenter_cs);
 	rdmsrl(MSR_IA32_SYSENTER_EIP, vmx_cfg.host_sysenter_eip);
 
