@@ -154,8 +154,8 @@ class ScreenDrain:
     Debian's Bochs is built with its debugger, and then its `term` display
     draws the VGA screen into a pty of its own, announced on stderr for a user
     to attach to.  Nobody attaches.  Once the kernel's buffers for that pty
-    are full (about 70 KiB: a text screen with a blinking cursor fills them
-    in 15-20 minutes), Bochs blocks in write(2); the guest stops dead with no
+    are full (tens of KiB: a text screen with a blinking cursor fills them
+    in 10-20 minutes), Bochs blocks in write(2); the guest stops dead with no
     further console output and the boot idles until its timeout.  Reading the
     pty for the whole run keeps Bochs going; raw mode also stops the pty from
     echoing the screen back into Bochs as keystrokes for the guest.
