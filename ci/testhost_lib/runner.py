@@ -161,9 +161,10 @@ class ScreenDrain:
     echoing the screen back into Bochs as keystrokes for the guest.
     """
 
-    def __init__(self, pattern: str, output: Path) -> None:
+    def __init__(self, pattern: str, output: Path, pid: int) -> None:
         self._pattern = re.compile(pattern)
         self._output = output
+        self._pid = pid
         self._stop = threading.Event()
         self.path: str | None = None
         self.drained = 0
@@ -179,9 +180,28 @@ class ScreenDrain:
         m = self._pattern.search(head)
         return m.group(1) if m else None
 
+    def _owned(self, path: str) -> bool:
+        """Whether the emulator still holds the master of `path` (so that no one else has it)."""
+        index = path.rsplit("/", 1)[-1]
+        fds = Path(f"/proc/{self._pid}/fd")
+        try:
+            entries = list(fds.iterdir())
+        except OSError:
+            return False
+        for entry in entries:
+            try:
+                if os.readlink(entry) != "/dev/ptmx":
+                    continue
+                info = Path(f"/proc/{self._pid}/fdinfo/{entry.name}").read_text()
+            except OSError:
+                continue
+            if f"tty-index:\t{index}\n" in info or "tty-index:" not in info:
+                return True
+        return False
+
     def _open(self) -> int | None:
         path = self._find()
-        if path is None:
+        if path is None or not self._owned(path):
             return None
         fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
         try:
@@ -224,8 +244,10 @@ class ScreenDrain:
         self._thread.join(timeout=5)
 
 
-def _drain_screen(launch: Launch, output: Path) -> ScreenDrain | None:
-    return ScreenDrain(launch.screen_pty, output) if launch.screen_pty else None
+def _drain_screen(
+    launch: Launch, output: Path, proc: subprocess.Popen[bytes]
+) -> ScreenDrain | None:
+    return ScreenDrain(launch.screen_pty, output, proc.pid) if launch.screen_pty else None
 
 
 class ConsoleTail:
@@ -270,7 +292,7 @@ def run_batch(
     killed_after_done = False
     tail = ConsoleTail(console)
     proc = _start(launch, cwd, output)
-    screen = _drain_screen(launch, output)
+    screen = _drain_screen(launch, output, proc)
     try:
         while True:
             for line in tail.lines():
@@ -317,7 +339,7 @@ def run_interactive(
     stdin = sys.stdin.fileno()
     saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
     proc = _start(launch, cwd, output)
-    screen = _drain_screen(launch, output)
+    screen = _drain_screen(launch, output, proc)
     deadline = time.monotonic() + timeout
     inputs = [master, stdin]
     try:

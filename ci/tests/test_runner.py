@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 
 from testhost_lib.hosts import BOCHS_SCREEN_PTY, Launch
 from testhost_lib.layout import HarnessError
-from testhost_lib.runner import ConsoleTail, run_batch
+from testhost_lib.runner import ConsoleTail, ScreenDrain, run_batch
 
 
 def fake_emulator(tmp_path: Path, body: str) -> tuple[Launch, Path]:
@@ -131,3 +133,31 @@ def test_emulator_screen_pty_is_drained(tmp_path: Path) -> None:
     result = run_batch(launch, console, tmp_path / "emu.out", tmp_path, 20.0, 5.0, lines.append)
     assert not result.timed_out, "the emulator blocked writing its screen"
     assert result.done_seen and lines == ["@@TH done t=1"]
+
+
+@pytest.mark.skipif(not Path("/dev/ptmx").exists(), reason="no /dev/ptmx")
+def test_screen_drain_reads_only_the_emulators_own_pty(tmp_path: Path) -> None:
+    # A pty named in the output but not held by the emulator (it exited, the number went to
+    # someone else's terminal) is never opened, let alone put into raw mode.
+    master, slave = os.openpty()
+    try:
+        out = tmp_path / "emu.out"
+        out.write_text(f'\nBochs connected to screen "{os.ttyname(slave)}"\n')
+        other = subprocess.Popen(["sleep", "30"])
+        try:
+            stranger = ScreenDrain(BOCHS_SCREEN_PTY, out, other.pid)
+            time.sleep(0.5)
+            stranger.stop()
+            assert stranger.path is None
+        finally:
+            other.kill()
+            other.wait()
+        own = ScreenDrain(BOCHS_SCREEN_PTY, out, os.getpid())
+        deadline = time.monotonic() + 5
+        while own.path is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        own.stop()
+        assert own.path == os.ttyname(slave)
+    finally:
+        os.close(master)
+        os.close(slave)
