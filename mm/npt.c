@@ -103,10 +103,16 @@ static bool npt_zap_range(u64 *table, int level, gfn_t base, gfn_t start, gfn_t 
 			  bool wp)
 {
 	u64 span = npt_level_gfns(level);
+	int shift = 9 * (level - 1);
 	bool changed = false;
-	int i;
+	u64 i, last;
 
-	for (i = 0; i < NPT_ENTRIES; i++) {
+	/* Only the entries that overlap [start, end): one page is not a scan of 4 tables. */
+	if (end <= base)
+		return false;
+	i = start > base ? (start - base) >> shift : 0;
+	last = min_t(u64, NPT_ENTRIES, ((end - base - 1) >> shift) + 1);
+	for (; i < last; i++) {
 		gfn_t lo = base + i * span, hi = lo + span;
 		u64 e = table[i];
 
@@ -226,6 +232,28 @@ out:
 	return huge;
 }
 
+/*
+ * The table pages a fault at @gfn may need: the missing tables on its walk
+ * down to the 4 KiB level, counted without mmu.lock.  Tables are only ever
+ * added while the VM lives, so the count can only drop before npt_install()
+ * runs, except where a 2 MiB leaf appears meanwhile; the install then runs
+ * short and the guest simply faults again.
+ */
+static int npt_tables_needed(struct kvmx_vm *vm, gfn_t gfn)
+{
+	u64 *table = vm->mmu.root;
+	int level;
+
+	for (level = vm->mmu.levels; level > 1; level--) {
+		u64 e = READ_ONCE(table[npt_index(gfn, level)]);
+
+		if (!(e & NPT_P) || (e & NPT_PS))
+			return level - 1;
+		table = npt_table(e);
+	}
+	return 0;
+}
+
 struct npt_fault {
 	gfn_t gfn;
 	unsigned long hva;
@@ -334,7 +362,7 @@ int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetc
 	struct kvmx_vm *vm = vcpu->vm;
 	struct npt_fault f = { .gfn = gpa >> PAGE_SHIFT, .write = write };
 	unsigned long seq;
-	int idx, r, i;
+	int idx, r, i, need;
 
 	idx = srcu_read_lock(&vm->srcu);
 	f.slot = kvmx_gfn_to_memslot(vm, f.gfn);
@@ -345,14 +373,16 @@ int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetc
 	f.hva = f.slot->userspace_addr + ((f.gfn - f.slot->base_gfn) << PAGE_SHIFT);
 	f.writable = !(f.slot->flags & KVM_MEM_READONLY);
 
-	for (i = 0; i < vm->mmu.levels; i++) {
+	/* Most faults (every re-fault of dirty logging) need no new table. */
+	need = npt_tables_needed(vm, f.gfn);
+	for (i = 0; i < need; i++) {
 		f.cache[i] = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 		if (!f.cache[i])
 			break;
 		f.ncache++;
 	}
 	r = -ENOMEM;
-	if (f.ncache < vm->mmu.levels)
+	if (f.ncache < need)
 		goto out_free_cache;
 
 	seq = READ_ONCE(vm->mmu.invalidate_seq);
@@ -382,7 +412,8 @@ int kvmx_mmu_page_fault(struct kvmx_vcpu *vcpu, gpa_t gpa, bool write, bool fetc
 	if (f.slot->dirty_bitmap && f.writable)
 		set_bit(f.gfn - f.slot->base_gfn, f.slot->dirty_bitmap);
 	r = npt_install(vm, &f);
-	if (!r)
+	/* Short of table pages: see npt_tables_needed(). */
+	if (!r || r == -ENOMEM)
 		r = 1;
 out_unlock:
 	spin_unlock(&vm->mmu.lock);

@@ -271,7 +271,7 @@ static unsigned long vmx_tss_base(unsigned long gdt, u16 sel)
  * Make the vCPU's VMCS current on @cpu, with preemption disabled.  A VMCS
  * active on another CPU is VMCLEARed there first (SDM: "Software Use of the
  * VMCS and Related Structures"); the host state that differs per CPU (TR and
- * GDT bases) is written whenever the CPU changes.
+ * GDT bases, SYSENTER_ESP) is written whenever the CPU changes.
  */
 static void vmx_vcpu_load(struct kvmx_vcpu *vcpu, int cpu)
 {
@@ -300,12 +300,30 @@ static void vmx_vcpu_load(struct kvmx_vcpu *vcpu, int cpu)
 		indirect_branch_prediction_barrier();
 	}
 	if (moved) {
+		u64 sysenter_esp, gs_base;
+
 		native_store_gdt(&gdt);
 		vmcs_writel(HOST_GDTR_BASE, gdt.address);
 		vmcs_writel(HOST_TR_BASE, vmx_tss_base(gdt.address, GDT_ENTRY_TSS * 8));
+		/* Each CPU has its own SYSENTER stack (its entry stack, for 32-bit tasks). */
+		rdmsrl(MSR_IA32_SYSENTER_ESP, sysenter_esp);
+		vmcs_writel(HOST_IA32_SYSENTER_ESP, sysenter_esp);
+		/* The kernel's GS base: this CPU's per-CPU area. */
+		rdmsrl(MSR_GS_BASE, gs_base);
+		vmcs_writel(HOST_GS_BASE, gs_base);
 		/* This CPU may hold stale entries of our EPTP from an earlier visit. */
 		vmx->flush_pending = true;
 	}
+
+	/*
+	 * The task's FS base and user GS base (KERNEL_GS_BASE while in the
+	 * kernel): every KVM_RUN and every return from preemption comes here
+	 * in the task that is about to enter, after the context switch put its
+	 * values back, and nothing changes them before the entry.
+	 */
+	rdmsrl(MSR_FS_BASE, vmx->host_fs_base);
+	vmcs_writel(HOST_FS_BASE, vmx->host_fs_base);
+	rdmsrl(MSR_KERNEL_GS_BASE, vmx->host_msrs[VMX_MSR_KERNEL_GS_BASE].value);
 }
 
 static void vmx_vcpu_put(struct kvmx_vcpu *vcpu)
@@ -371,7 +389,6 @@ static void vmx_set_constant_host_state(void)
 	vmcs_writel(HOST_IDTR_BASE, idt.address);
 	vmcs_writel(HOST_RIP, (unsigned long)__kvmx_vmx_vmexit);
 	vmcs_write32(HOST_IA32_SYSENTER_CS, vmx_cfg.host_sysenter_cs);
-	vmcs_writel(HOST_IA32_SYSENTER_ESP, vmx_cfg.host_sysenter_esp);
 	vmcs_writel(HOST_IA32_SYSENTER_EIP, vmx_cfg.host_sysenter_eip);
 	vmcs_write64(HOST_IA32_EFER, vmx_cfg.host_efer);
 	vmcs_write64(HOST_IA32_PAT, vmx_cfg.host_pat);
@@ -446,6 +463,9 @@ static int vmx_vcpu_create(struct kvmx_vcpu *vcpu)
 		vmx->guest_msrs[i].index = autoload[i];
 		vmx->host_msrs[i].index = autoload[i];
 	}
+	vmx->host_msrs[VMX_MSR_STAR].value = vmx_cfg.host_star;
+	vmx->host_msrs[VMX_MSR_LSTAR].value = vmx_cfg.host_lstar;
+	vmx->host_msrs[VMX_MSR_SFMASK].value = vmx_cfg.host_sfmask;
 
 	vmx->loaded_cpu = -1;
 	INIT_LIST_HEAD(&vmx->loaded_link);
@@ -474,13 +494,13 @@ static void vmx_vcpu_free(struct kvmx_vcpu *vcpu)
 
 /*
  * Host state that can change between entries: CR3 (the task's page tables,
- * and PCID), CR4, and the FS/GS bases and the MSRs the VM exit reloads.
- * Interrupts are off.
+ * and PCID) and CR4.  The FS/GS bases and KERNEL_GS_BASE are the task's and
+ * the CPU's, written in vmx_vcpu_load(); the syscall MSRs are the same on
+ * every CPU.  Interrupts are off.
  */
 static void vmx_prepare_host_state(struct vcpu_vmx *vmx)
 {
 	unsigned long cr3 = __read_cr3(), cr4 = cr4_read_shadow();
-	unsigned long fs_base, gs_base;
 
 	if (cr3 != vmx->host_cr3) {
 		vmcs_writel(HOST_CR3, cr3);
@@ -490,21 +510,14 @@ static void vmx_prepare_host_state(struct vcpu_vmx *vmx)
 		vmcs_writel(HOST_CR4, cr4);
 		vmx->host_cr4 = cr4;
 	}
-	rdmsrl(MSR_FS_BASE, fs_base);
-	rdmsrl(MSR_GS_BASE, gs_base);
-	vmcs_writel(HOST_FS_BASE, fs_base);
-	vmcs_writel(HOST_GS_BASE, gs_base);
-
-	rdmsrl(MSR_STAR, vmx->host_msrs[VMX_MSR_STAR].value);
-	rdmsrl(MSR_LSTAR, vmx->host_msrs[VMX_MSR_LSTAR].value);
-	rdmsrl(MSR_SYSCALL_MASK, vmx->host_msrs[VMX_MSR_SFMASK].value);
-	rdmsrl(MSR_KERNEL_GS_BASE, vmx->host_msrs[VMX_MSR_KERNEL_GS_BASE].value);
 }
 
-/* Host segment state the VM exit does not restore (it loads null selectors, LDTR 0). */
+/*
+ * Host segment state the VM exit does not restore (it loads null selectors,
+ * LDTR 0); the bases to put back are those vmx_vcpu_load() read.
+ */
 struct vmx_host_segs {
 	u16 ds, es, fs, gs, ldt;
-	unsigned long fs_base, kernel_gs_base;
 };
 
 static void vmx_save_host_segs(struct vmx_host_segs *h)
@@ -514,22 +527,20 @@ static void vmx_save_host_segs(struct vmx_host_segs *h)
 	savesegment(fs, h->fs);
 	savesegment(gs, h->gs);
 	asm volatile("sldt %0" : "=g" (h->ldt));
-	rdmsrl(MSR_FS_BASE, h->fs_base);
-	rdmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
 }
 
-static void vmx_restore_host_segs(struct vmx_host_segs *h)
+static void vmx_restore_host_segs(struct vcpu_vmx *vmx, struct vmx_host_segs *h)
 {
 	if (h->ldt)
 		asm volatile("lldt %0" : : "rm" (h->ldt));
 	if (h->gs) {
 		/* Loading GS from a selector writes the user GS base (KERNEL_GS_BASE now). */
 		load_gs_index(h->gs);
-		wrmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+		wrmsrl(MSR_KERNEL_GS_BASE, vmx->host_msrs[VMX_MSR_KERNEL_GS_BASE].value);
 	}
 	if (h->fs) {
 		loadsegment(fs, h->fs);
-		wrmsrl(MSR_FS_BASE, h->fs_base);
+		wrmsrl(MSR_FS_BASE, vmx->host_fs_base);
 	}
 	if (h->ds | h->es) {
 		loadsegment(ds, h->ds);
@@ -611,7 +622,7 @@ static int vmx_vcpu_run(struct kvmx_vcpu *vcpu)
 		update_debugctlmsr(debugctl);
 	if (hw_breakpoint_active())
 		hw_breakpoint_restore();
-	vmx_restore_host_segs(&host);
+	vmx_restore_host_segs(vmx, &host);
 
 	WRITE_ONCE(vcpu->mode, KVMX_OUTSIDE_GUEST_MODE);
 
@@ -690,31 +701,6 @@ static const struct kvmx_vendor_ops vmx_ops = {
 	.interrupt_allowed = vmx_interrupt_allowed_hook,
 	.get_if_flag = vmx_get_if_flag,
 };
-
-/*
- * The same backend without its vCPU hooks (kvmx/vendor-ops.h: all or none):
- * VMs and memslots, no vCPUs.  What kvmx-intel offers unless run_vcpus=1.
- */
-static const struct kvmx_vendor_ops vmx_ops_no_vcpus = {
-	.name = "intel-vmx",
-	.check_hardware = vmx_check_hardware,
-	.vm_size = sizeof(struct kvmx_vm),
-	.tdp_format = &vmx_ept_format,
-	.vm_init = vmx_vm_init,
-};
-
-/*
- * vCPUs are opt-in until the Intel test matrix is reliably green: every
- * suite passes on its own in the Bochs test host, but the dirty-log test
- * that harvests while a vCPU writes has been seen to hang there (one CPU,
- * huge pages).  Until that is found, kvmx-intel does not claim vCPUs it
- * cannot vouch for; KVM_CAP_MAX_VCPUS then reads 0.
- */
-static bool run_vcpus;
-module_param(run_vcpus, bool, 0444);
-MODULE_PARM_DESC(run_vcpus, "Run vCPUs (experimental: see docs/architecture.md)");
-
-static const struct kvmx_vendor_ops *vmx_registered_ops;
 
 /*
  * One control word from its capability MSR (SDM: "VMX Capability
@@ -830,8 +816,11 @@ static int vmx_setup_config(void)
 
 	rdmsrl(MSR_EFER, vmx_cfg.host_efer);
 	rdmsrl(MSR_IA32_CR_PAT, vmx_cfg.host_pat);
+	/* syscall_init() gives every CPU the same syscall MSRs. */
+	rdmsrl(MSR_STAR, vmx_cfg.host_star);
+	rdmsrl(MSR_LSTAR, vmx_cfg.host_lstar);
+	rdmsrl(MSR_SYSCALL_MASK, vmx_cfg.host_sfmask);
 	rdmsrl(MSR_IA32_SYSENTER_CS, vmx_cfg.host_sysenter_cs);
-	rdmsrl(MSR_IA32_SYSENTER_ESP, vmx_cfg.host_sysenter_esp);
 	rdmsrl(MSR_IA32_SYSENTER_EIP, vmx_cfg.host_sysenter_eip);
 
 	vmx_l1d_flush = boot_cpu_has_bug(X86_BUG_L1TF) && boot_cpu_has(X86_FEATURE_FLUSH_L1D) &&
@@ -914,8 +903,7 @@ static int __init vmx_init(void)
 	r = vmx_alloc_cpu_data();
 	if (r)
 		return r;
-	vmx_registered_ops = run_vcpus ? &vmx_ops : &vmx_ops_no_vcpus;
-	r = kvmx_register_vendor(vmx_registered_ops, THIS_MODULE);
+	r = kvmx_register_vendor(&vmx_ops, THIS_MODULE);
 	if (r) {
 		vmx_free_cpu_data();
 		return r;
@@ -927,7 +915,7 @@ static int __init vmx_init(void)
 
 static void __exit vmx_exit(void)
 {
-	kvmx_unregister_vendor(vmx_registered_ops);
+	kvmx_unregister_vendor(&vmx_ops);
 	vmx_free_cpu_data();
 }
 

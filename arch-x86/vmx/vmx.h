@@ -35,7 +35,8 @@ struct vmx_config {
 	bool ept_ad;
 	bool invept_single;	/* else INVEPT all-context */
 	u64 host_efer, host_pat;
-	u64 host_sysenter_cs, host_sysenter_esp, host_sysenter_eip;
+	u64 host_sysenter_cs, host_sysenter_eip;	/* SYSENTER_ESP is per CPU */
+	u64 host_star, host_lstar, host_sfmask;
 };
 
 extern struct vmx_config vmx_cfg;
@@ -82,6 +83,8 @@ struct vcpu_vmx {
 
 	/* Host values written to the VMCS, to skip VMWRITEs that change nothing. */
 	unsigned long host_cr3, host_cr4, host_rsp;
+	/* The entering task's FS base, read at each load (HOST_FS_BASE). */
+	unsigned long host_fs_base;
 	u64 host_debugctl;
 
 	/* The guest's view of CR0/CR4 (the read shadows), its CR2 and CR8 (TPR). */

@@ -56,23 +56,35 @@ def normalize(text: str) -> list[str]:
     return lines
 
 
+def _joined(text: str) -> Line:
+    # A rejoined `dmesg` line (it starts like a printk line) stays a kernel line.
+    return Line("kernel" if _KERNEL_START.match(text) else "user", text)
+
+
 def classify(lines: Iterable[str]) -> list[Line]:
-    """Separate kernel messages from userspace output, rejoining cut userspace lines."""
+    """Separate kernel messages from userspace output, rejoining cut userspace lines.
+
+    Userspace output includes the `dmesg` dumps of /init, whose lines look like
+    printk lines: a printk can cut into those too.  A line that starts like a
+    printk line and holds another printk prefix further in is such a cut dump
+    line, since the kernel never cuts into its own console lines.
+    """
     out: list[Line] = []
     pending = ""
     for raw in lines:
-        if _KERNEL_START.match(raw):
-            out.append(Line("kernel", raw))
-            continue
-        inside = _KERNEL_INSIDE.search(raw, 1)
+        start = _KERNEL_START.match(raw)
+        inside = _KERNEL_INSIDE.search(raw, start.end() if start else 1)
         if inside:
             pending += raw[: inside.start()]
             out.append(Line("kernel", raw[inside.start() :]))
             continue
-        out.append(Line("user", pending + raw))
+        if start:
+            out.append(Line("kernel", raw))
+            continue
+        out.append(_joined(pending + raw))
         pending = ""
     if pending:
-        out.append(Line("user", pending))
+        out.append(_joined(pending))
     return out
 
 
@@ -155,6 +167,19 @@ def parse_console(raw_lines: Iterable[str]) -> Transcript:
     config: ConfigRun | None = None
     suite: SuiteRun | None = None
     dump: list[str] | None = None  # the dmesg section being read
+    # Console printk lines seen during a dump.  A `dmesg -r` dump's own lines carry
+    # `<level>`; when it has any, the level-less kernel lines in it were the console's.
+    dump_printk: list[tuple[int, str, list[str]]] = []
+    dump_levels = False
+
+    def end_dump() -> None:
+        if dump is not None and dump_levels:
+            for index, _, _ in reversed(dump_printk):
+                del dump[index]
+            for _, text, target in dump_printk:
+                target.append(text)
+        dump_printk.clear()
+
     for line in classify(raw_lines):
         tr.lines += 1
         if config is not None:
@@ -164,12 +189,16 @@ def parse_console(raw_lines: Iterable[str]) -> Transcript:
                 tr.panic = found.group(0)
         marker = parse_marker(line.text) if line.kind == "user" else None
         if marker is None:
+            target = config.kernel if config is not None else (
+                tr.tail_kernel if tr.order else tr.boot_kernel
+            )
             if dump is not None:
+                if _LEVEL.match(line.text):
+                    dump_levels = True
+                elif line.kind == "kernel":
+                    dump_printk.append((len(dump), line.text, target))
                 dump.append(strip_level(line.text))
             elif line.kind == "kernel":
-                target = config.kernel if config is not None else (
-                    tr.tail_kernel if tr.order else tr.boot_kernel
-                )
                 target.append(line.text)
             elif suite is not None:
                 suite.lines.append(line.text)
@@ -179,12 +208,15 @@ def parse_console(raw_lines: Iterable[str]) -> Transcript:
             tr.release = marker.fields.get("release")
             tr.boot_taint = marker.field_int("taint")
         elif event == "dmesg-begin":
+            end_dump()
             dump = []
+            dump_levels = False
             if config is not None and args and args[0] == config.name:
                 config.dmesg = dump
             elif config is None:
                 tr.boot_dmesg = dump
         elif event == "dmesg-end":
+            end_dump()
             dump = None
         elif event == "cfg-begin" and args:
             config = ConfigRun(args[0], console=[line.text], t_begin=marker.field_float("t"))
@@ -229,4 +261,5 @@ def parse_console(raw_lines: Iterable[str]) -> Transcript:
             config.t_end = marker.field_float("t")
             config = None
             suite = None
+    end_dump()
     return tr

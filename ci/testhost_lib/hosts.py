@@ -33,6 +33,9 @@ class BootFiles:
 class Launch:
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
+    # A regex whose group 1 is a pty the emulator announces in its output and draws its
+    # display on; the runner must read that pty for the whole run (see runner.ScreenDrain).
+    screen_pty: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ ISOLINUX_BIN = Path("/usr/lib/ISOLINUX/isolinux.bin")
 LDLINUX_C32 = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
 BOCHS_SHARE = Path("/usr/share/bochs")
 BOCHS_MODEL = "corei7_haswell_4770"
+# gui/term.cc with BX_DEBUGGER_TERM: `fprintf(stderr, "\nBochs connected to screen \"%s\"\n", ...)`.
+BOCHS_SCREEN_PTY = r'Bochs connected to screen "(/dev/pts/\d+)"'
 
 _ISOLINUX_CFG = """DEFAULT testhost
 PROMPT 0
@@ -159,7 +164,10 @@ def _bochs_prepare(files: BootFiles) -> Launch:
     cont.write_text("c\n")  # Debian's Bochs has its debugger built in: continue at once
     # display_library "term" needs only a terminal type, not a tty: the runner
     # starts Bochs in its own session with stdin from /dev/null.
-    return Launch(("bochs", "-q", "-f", str(rc), "-rc", str(cont)), (("TERM", "xterm"),))
+    # Debian's Bochs has its debugger built in, so its term display draws into a pty of its
+    # own that it announces on stderr and that nobody reads: the runner drains it.
+    return Launch(("bochs", "-q", "-f", str(rc), "-rc", str(cont)), (("TERM", "xterm"),),
+                  screen_pty=BOCHS_SCREEN_PTY)
 
 
 BOCHS = EmulatorOps(

@@ -8,6 +8,7 @@ interruption the runner signals that process and its descendants, each by PID
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -147,6 +148,108 @@ def _forget(proc: subprocess.Popen[bytes]) -> None:
         _live.pop(proc.pid, None)
 
 
+class ScreenDrain:
+    """Read and discard what an emulator draws on a pty it opened itself.
+
+    Debian's Bochs is built with its debugger, and then its `term` display
+    draws the VGA screen into a pty of its own, announced on stderr for a user
+    to attach to.  Nobody attaches.  Once the kernel's buffers for that pty
+    are full (tens of KiB: a text screen with a blinking cursor fills them
+    in 10-20 minutes), Bochs blocks in write(2); the guest stops dead with no
+    further console output and the boot idles until its timeout.  Reading the
+    pty for the whole run keeps Bochs going; raw mode also stops the pty from
+    echoing the screen back into Bochs as keystrokes for the guest.
+    """
+
+    def __init__(self, pattern: str, output: Path, pid: int) -> None:
+        self._pattern = re.compile(pattern)
+        self._output = output
+        self._pid = pid
+        self._stop = threading.Event()
+        self.path: str | None = None
+        self.drained = 0
+        self._thread = threading.Thread(target=self._run, name="screen-drain", daemon=True)
+        self._thread.start()
+
+    def _find(self) -> str | None:
+        try:
+            with open(self._output, "rb") as f:
+                head = f.read(1 << 16).decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return None
+        m = self._pattern.search(head)
+        return m.group(1) if m else None
+
+    def _owned(self, path: str) -> bool:
+        """Whether the emulator still holds the master of `path` (so that no one else has it)."""
+        index = path.rsplit("/", 1)[-1]
+        fds = Path(f"/proc/{self._pid}/fd")
+        try:
+            entries = list(fds.iterdir())
+        except OSError:
+            return False
+        for entry in entries:
+            try:
+                if os.readlink(entry) != "/dev/ptmx":
+                    continue
+                info = Path(f"/proc/{self._pid}/fdinfo/{entry.name}").read_text()
+            except OSError:
+                continue
+            if f"tty-index:\t{index}\n" in info or "tty-index:" not in info:
+                return True
+        return False
+
+    def _open(self) -> int | None:
+        path = self._find()
+        if path is None or not self._owned(path):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            # Raw: a full buffer without a newline is readable (canonical mode would wait for
+            # one forever), and no echo.  TCSANOW: flushing here would strand the kernel's
+            # queued input without waking the reader.
+            tty.setraw(fd, termios.TCSANOW)
+        except termios.error:
+            pass
+        self.path = path
+        return fd
+
+    def _run(self) -> None:
+        fd: int | None = None
+        try:
+            while not self._stop.is_set():
+                if fd is None:
+                    fd = self._open()
+                    if fd is None:
+                        self._stop.wait(0.1)
+                    continue
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if not ready:
+                    continue
+                try:
+                    data = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    return
+                self.drained += len(data)
+        except OSError:
+            return  # the pty is gone (EIO once the emulator closed its side)
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _drain_screen(
+    launch: Launch, output: Path, proc: subprocess.Popen[bytes]
+) -> ScreenDrain | None:
+    return ScreenDrain(launch.screen_pty, output, proc.pid) if launch.screen_pty else None
+
+
 class ConsoleTail:
     """Complete lines appended to a file since the last call."""
 
@@ -189,6 +292,7 @@ def run_batch(
     killed_after_done = False
     tail = ConsoleTail(console)
     proc = _start(launch, cwd, output)
+    screen = _drain_screen(launch, output, proc)
     try:
         while True:
             for line in tail.lines():
@@ -209,6 +313,8 @@ def run_batch(
     finally:
         kill_tree(proc)
         _forget(proc)
+        if screen is not None:
+            screen.stop()
     return EmulatorRun(
         argv=launch.argv,
         exit_code=proc.returncode,
@@ -233,6 +339,7 @@ def run_interactive(
     stdin = sys.stdin.fileno()
     saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
     proc = _start(launch, cwd, output)
+    screen = _drain_screen(launch, output, proc)
     deadline = time.monotonic() + timeout
     inputs = [master, stdin]
     try:
@@ -261,6 +368,8 @@ def run_interactive(
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
         kill_tree(proc)
         _forget(proc)
+        if screen is not None:
+            screen.stop()
         os.close(master)
         os.close(slave)
     print(f"\r\ntesthost: console saved to {log}", flush=True)

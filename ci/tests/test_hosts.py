@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from testhost_lib.hosts import BOCHS, HOSTS, QEMU, BootFiles
+from testhost_lib.hosts import BOCHS, BOCHS_SCREEN_PTY, HOSTS, QEMU, BootFiles
 from testhost_lib.model import Cpu
 
 
@@ -33,6 +33,7 @@ def test_qemu_command_line(tmp_path: Path) -> None:
         assert part in joined
     assert argv[argv.index("-append") + 1].startswith("console=ttyS0 quiet panic=-1")
     assert "-serial /dev/pts/9" in " ".join(QEMU.prepare(files(tmp_path, True)).argv)
+    assert QEMU.prepare(files(tmp_path)).screen_pty is None
 
 
 @pytest.mark.skipif(shutil.which("genisoimage") is None
@@ -42,6 +43,7 @@ def test_bochs_files(tmp_path: Path) -> None:
     launch = BOCHS.prepare(files(tmp_path))
     assert launch.argv[:2] == ("bochs", "-q") and "-rc" in launch.argv
     assert dict(launch.env)["TERM"]
+    assert launch.screen_pty == BOCHS_SCREEN_PTY  # the runner must drain Bochs' own screen pty
     rc = (tmp_path / "bochsrc").read_text()
     for line in ("cpu: model=corei7_haswell_4770, count=1, ips=200000000, reset_on_triple_fault=0",
                  "megs: 1024", "boot: cdrom", f"com1: enabled=1, mode=file, dev={tmp_path}/console.log",

@@ -6,9 +6,10 @@ from typing import Callable
 
 import pytest
 
-from testhost_lib.console import Transcript
+from testhost_lib.console import Transcript, classify, normalize, parse_console
 from testhost_lib.judge import (
     ALLOWED_TAINT,
+    Finding,
     bad_taint,
     boot_noise,
     classify_line,
@@ -69,6 +70,61 @@ def test_bochs_612_boot_warning_allowed(transcript: Callable[[str], Transcript])
     assert {f.allowed_by for f in findings} == {"6.12-bochs-parse_legacy"}
     kinds = {f.kind for f in findings}
     assert {"cut-here", "warning", "call-trace"} <= kinds
+
+
+def _cut(text: str, inside: str, printk: str) -> str:
+    """`text` with the console line `printk` printed into the middle of `inside`."""
+    at = text.index(inside) + len(inside) // 2
+    return text[:at] + printk + "\n" + text[at:]
+
+
+def boot_findings(tr: Transcript) -> list[Finding]:
+    """What results.evaluate() judges before the first configuration, Bochs on 6.12."""
+    allow = boot_noise("6.12", "bochs")
+    return (find_splats(tr.boot_dmesg, "boot dmesg", allow)
+            + find_splats(tr.boot_kernel, "boot console", allow))
+
+
+PRINTK = "[    9.412345] kvmx_amd: this Intel CPU has no SVM (AMD-V): load kvmx-intel instead"
+
+
+@pytest.mark.parametrize("inside", [
+    "WARNING: CPU: 0 PID: 0 at arch/x86/kernel/cpu/topology_common.c:57 parse_legacy+0x10e/0x130",
+    "------------[ cut here ]------------",
+    "---[ end trace 0000000000000000 ]---",
+    "Call Trace:",
+])
+def test_bochs_612_boot_warning_allowed_with_a_console_line_in_it(
+    golden: Callable[[str], str], inside: str
+) -> None:
+    # Regression: the boot dmesg dump is userspace output, and a printk (here one that a module
+    # load prints while the dump is still going out) can cut into any of its lines.
+    tr = parse_console(normalize(_cut(golden("bochs-6.12-boot-warning.console"), inside, PRINTK)))
+    findings = boot_findings(tr)
+    assert failing(findings) == []
+    assert {"cut-here", "warning", "call-trace"} <= {f.kind for f in findings}
+    assert tr.boot_kernel[-1] == PRINTK, "the console line is the console's, not the dump's"
+    assert any(inside in line for line in tr.boot_dmesg), "the cut line is whole again"
+
+
+def test_splat_printed_into_the_boot_warning_still_fails(golden: Callable[[str], str]) -> None:
+    text = _cut(golden("bochs-6.12-boot-warning.console"), "parse_legacy+0x10e/0x130",
+                "[    9.500000] BUG: kernel NULL pointer dereference, address: 0000000000000008")
+    assert [f.kind for f in failing(boot_findings(parse_console(normalize(text))))] == ["bug"]
+
+
+def test_cut_dmesg_line_is_rejoined() -> None:
+    # As seen on the Bochs console: a dmesg dump line cut by a printk of the next module load.
+    lines = classify([
+        "[   11.594[   15.449176] kvmx_amd: this Intel CPU has no SVM (AMD-V): load kvmx-intel instead",
+        "571] has_svm: not amd or hygon",
+        "[   11.984421] has_svm: not amd or hygon",
+    ])
+    assert [(line.kind, line.text) for line in lines] == [
+        ("kernel", "[   15.449176] kvmx_amd: this Intel CPU has no SVM (AMD-V): load kvmx-intel instead"),
+        ("kernel", "[   11.594571] has_svm: not amd or hygon"),
+        ("kernel", "[   11.984421] has_svm: not amd or hygon"),
+    ]
 
 
 def test_boot_warning_not_allowed_elsewhere(transcript: Callable[[str], Transcript]) -> None:

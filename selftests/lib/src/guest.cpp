@@ -25,7 +25,7 @@ namespace kvmx::test {
 void GuestTest::SetUp() {
   SystemTest::SetUp();
   if (HasFatalFailure() || IsSkipped()) return;
-  // Like KVM's selftests: a device that offers no vCPUs (the kvmx Intel backend, for now) skips
+  // Like KVM's selftests: a device that offers no vCPUs (kvmx under tdp=0, for now) skips
   // every guest test instead of failing it.
   if (sys().try_check_extension(KVM_CAP_MAX_VCPUS).value_or(0) <= 0) {
     GTEST_SKIP() << "the device offers no vCPUs (KVM_CHECK_EXTENSION(KVM_CAP_MAX_VCPUS) is 0)";
