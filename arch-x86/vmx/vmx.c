@@ -680,6 +680,8 @@ static const struct kvmx_vendor_ops vmx_ops = {
 	.vm_size = sizeof(struct kvmx_vm),
 	.vcpu_size = sizeof(struct vcpu_vmx),
 	.tdp_format = &vmx_ept_format,
+	/* EPT only: shadow paging on VMX is not written yet (docs/mmu.md). */
+	.mmu_modes = KVMX_MMU_MODE_TDP,
 	.hardware_enable = vmx_hardware_enable,
 	.hardware_disable = vmx_hardware_disable,
 	.emergency_disable = vmx_emergency_disable,
