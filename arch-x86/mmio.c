@@ -252,6 +252,71 @@ int kvmx_emulate_mmio(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, gpa_t gpa)
 }
 EXPORT_SYMBOL_GPL(kvmx_emulate_mmio);
 
+/*
+ * A store to a guest page table that the vCPU cannot run without shadowing
+ * (its own root, or a table on the store's own path; mm/shadow.c): make the
+ * store here, through the VMM's mapping of @gpa, and let the table's shadow
+ * pages be rebuilt from the new contents when next needed.  Plain stores,
+ * XCHG and read-modify-write ALU instructions are what guests update
+ * entries with; anything else is an emulation failure.  Returns what an
+ * exit handler returns.
+ */
+int kvmx_emulate_pt_write(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, gpa_t gpa)
+{
+	struct kvmx_insn *insn = &em->insn;
+	struct kvmx_vm *vm = vcpu->vm;
+	u64 old = 0, val, next, rflags = em->ops->get_rflags(vcpu);
+	bool has_reg;
+	int idx, r;
+
+	if (kvmx_emul_decode_at_rip(vcpu, em, insn) || !insn->has_mem || !insn->mem_size ||
+	    insn->mem_size > sizeof(old) ||
+	    offset_in_page(gpa) + insn->mem_size > PAGE_SIZE ||
+	    !(insn->access & KVMX_ACCESS_WRITE))
+		return em->ops->emulation_failure(vcpu);
+	has_reg = insn->reg < KVMX_NR_REGS;
+	next = emul_next_rip(vcpu, em, insn);
+
+	idx = srcu_read_lock(&vm->srcu);
+	r = kvmx_read_guest(vm, gpa, &old, insn->mem_size);
+	if (r)
+		goto fail;
+	switch (insn->op) {
+	case KVMX_OP_MOV:
+		if (!insn->has_imm && !has_reg)
+			goto fail;
+		val = kvmx_insn_store_data(insn, has_reg ? vcpu->regs[insn->reg] : 0);
+		break;
+	case KVMX_OP_XCHG:
+		if (!has_reg)
+			goto fail;
+		val = kvmx_insn_store_data(insn, vcpu->regs[insn->reg]);
+		break;
+	case KVMX_OP_ALU:
+		if (!insn->dst_mem || (!insn->has_imm && !has_reg))
+			goto fail;
+		val = kvmx_insn_alu(insn, old,
+				    kvmx_insn_store_data(insn, has_reg ? vcpu->regs[insn->reg] : 0),
+				    &rflags);
+		break;
+	default:
+		goto fail;
+	}
+	r = kvmx_write_guest(vm, gpa, &val, insn->mem_size);
+	srcu_read_unlock(&vm->srcu, idx);
+	if (r)
+		return em->ops->emulation_failure(vcpu);
+	if (insn->op == KVMX_OP_XCHG)
+		vcpu->regs[insn->reg] = kvmx_insn_load(insn, vcpu->regs[insn->reg], old);
+	em->ops->set_rflags(vcpu, rflags);
+	em->ops->set_rip(vcpu, next);
+	return 1;
+fail:
+	srcu_read_unlock(&vm->srcu, idx);
+	return em->ops->emulation_failure(vcpu);
+}
+EXPORT_SYMBOL_GPL(kvmx_emulate_pt_write);
+
 /* MOVS from MMIO: the element read is @data; store it at ES:rDI. */
 static int emul_complete_mmio_movs(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, u64 data,
 				   u64 next_rip)

@@ -52,6 +52,7 @@ struct kvmx_emul {
 int kvmx_emul_decode_at_rip(struct kvmx_vcpu *vcpu, struct kvmx_emul *em,
 			    struct kvmx_insn *insn);
 int kvmx_emulate_mmio(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, gpa_t gpa);
+int kvmx_emulate_pt_write(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, gpa_t gpa);
 int kvmx_emulate_string_io(struct kvmx_vcpu *vcpu, struct kvmx_emul *em, bool in,
 			   u16 port, int size);
 int kvmx_emul_complete_userspace_io(struct kvmx_vcpu *vcpu, struct kvmx_emul *em);

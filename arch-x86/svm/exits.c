@@ -722,72 +722,6 @@ static void svm_reflect_pf(struct vcpu_svm *svm, u64 gva, u32 error)
 	svm_inject_exception(svm, PF_VECTOR, true, error);
 }
 
-/*
- * A store to a guest page table that the vCPU cannot run without shadowing
- * (its own root, or a table on the store's own path): kvmx makes the store
- * itself, through the VMM's mapping, and the table's shadow pages are
- * rebuilt from the new contents when next needed.  Plain stores, XCHG and
- * read-modify-write ALU instructions are what guests update entries with;
- * anything else is an emulation failure.
- */
-static int svm_emulate_pt_write(struct vcpu_svm *svm, gpa_t gpa)
-{
-	struct kvmx_vcpu *vcpu = &svm->vcpu;
-	struct kvmx_vm *vm = vcpu->vm;
-	u64 old = 0, val, next, rflags = svm->vmcb->save.rflags;
-	struct kvmx_insn insn;
-	bool has_reg;
-	int idx, r;
-
-	if (svm_decode_at_rip(svm, &insn) || !insn.has_mem || !insn.mem_size ||
-	    insn.mem_size > sizeof(old) || offset_in_page(gpa) + insn.mem_size > PAGE_SIZE ||
-	    !(insn.access & KVMX_ACCESS_WRITE))
-		return svm_emulation_failure(svm);
-	has_reg = insn.reg < KVMX_NR_REGS;
-	next = svm->vmcb->save.rip + insn.len;
-	if (svm_cpu_mode(svm) != KVMX_MODE_LONG64)
-		next = (u32)next;
-
-	idx = srcu_read_lock(&vm->srcu);
-	r = kvmx_read_guest(vm, gpa, &old, insn.mem_size);
-	if (r)
-		goto fail;
-	switch (insn.op) {
-	case KVMX_OP_MOV:
-		if (!insn.has_imm && !has_reg)
-			goto fail;
-		val = kvmx_insn_store_data(&insn, has_reg ? vcpu->regs[insn.reg] : 0);
-		break;
-	case KVMX_OP_XCHG:
-		if (!has_reg)
-			goto fail;
-		val = kvmx_insn_store_data(&insn, vcpu->regs[insn.reg]);
-		break;
-	case KVMX_OP_ALU:
-		if (!insn.dst_mem || (!insn.has_imm && !has_reg))
-			goto fail;
-		val = kvmx_insn_alu(&insn, old, kvmx_insn_store_data(&insn, has_reg ?
-								    vcpu->regs[insn.reg] : 0),
-				    &rflags);
-		break;
-	default:
-		goto fail;
-	}
-	r = kvmx_write_guest(vm, gpa, &val, insn.mem_size);
-	srcu_read_unlock(&vm->srcu, idx);
-	if (r)
-		return svm_emulation_failure(svm);
-	if (insn.op == KVMX_OP_XCHG)
-		vcpu->regs[insn.reg] = kvmx_insn_load(&insn, vcpu->regs[insn.reg], old);
-	svm->vmcb->save.rflags = rflags;
-	svm->vmcb->save.rip = next;
-	svm->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW_MASK;
-	return 1;
-fail:
-	srcu_read_unlock(&vm->srcu, idx);
-	return svm_emulation_failure(svm);
-}
-
 /* A #PF under shadow paging (mm/shadow.c): ours to fix, the guest's, or MMIO. */
 static int pf_interception(struct vcpu_svm *svm)
 {
@@ -807,7 +741,7 @@ static int pf_interception(struct vcpu_svm *svm)
 	case KVMX_SHADOW_MMIO:
 		return kvmx_emulate_mmio(&svm->vcpu, &svm->emul, res.gpa);
 	case KVMX_SHADOW_EMULATE_WRITE:
-		return svm_emulate_pt_write(svm, res.gpa);
+		return kvmx_emulate_pt_write(&svm->vcpu, &svm->emul, res.gpa);
 	default:
 		return r;
 	}
