@@ -226,6 +226,14 @@ long kvmx_check_extension(struct kvmx_vm *vm, long cap)
 			return vm->mmu.mode;
 		return kvmx_vendor_has_vcpus() ? kvmx_vendor->mmu_modes : 0;
 	}
+	if (cap == KVMX_CAP_REAL_MODE) {
+		u32 modes = kvmx_vendor_has_vcpus() ?
+			    kvmx_vendor->mmu_modes & kvmx_vendor->real_mode_modes : 0;
+
+		if (vm)
+			return !!(modes & vm->mmu.mode);
+		return modes;
+	}
 	if (r || !kvmx_vm_runs_vcpus(vm))
 		return r;
 	return kvmx_check_vcpu_extension(cap);
@@ -316,6 +324,11 @@ static int kvmx_check_vendor_ops(const struct kvmx_vendor_ops *ops)
 	if (ops->mmu_modes & ~(KVMX_MMU_MODE_TDP | KVMX_MMU_MODE_SHADOW) ||
 	    (vcpus && !ops->mmu_modes)) {
 		pr_err("backend %s: bad MMU modes %#x\n", ops->name, ops->mmu_modes);
+		return -EINVAL;
+	}
+	if (ops->real_mode_modes & ~ops->mmu_modes) {
+		pr_err("backend %s: real mode in MMU modes %#x it does not run\n", ops->name,
+		       ops->real_mode_modes & ~ops->mmu_modes);
 		return -EINVAL;
 	}
 	if (ops->vm_size < sizeof(struct kvmx_vm)) {

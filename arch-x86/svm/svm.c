@@ -982,6 +982,8 @@ static int __init svm_init(void)
 	svm_has_flush_by_asid = boot_cpu_has(X86_FEATURE_FLUSHBYASID);
 	svm_ops.mmu_modes = KVMX_MMU_MODE_SHADOW |
 			    (boot_cpu_has(X86_FEATURE_NPT) ? KVMX_MMU_MODE_TDP : 0);
+	/* SVM runs real mode as it is, with either MMU (paged real mode with shadow paging). */
+	svm_ops.real_mode_modes = svm_ops.mmu_modes;
 	if (boot_cpu_has(X86_FEATURE_XSAVE))
 		svm_host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
 	r = svm_alloc_cpu_data();

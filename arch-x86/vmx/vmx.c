@@ -682,6 +682,8 @@ static const struct kvmx_vendor_ops vmx_ops = {
 	.tdp_format = &vmx_ept_format,
 	/* EPT only: shadow paging on VMX is not written yet (docs/mmu.md). */
 	.mmu_modes = KVMX_MMU_MODE_TDP,
+	/* Real mode needs unrestricted guest, which needs EPT (KVMX_CAP_REAL_MODE). */
+	.real_mode_modes = KVMX_MMU_MODE_TDP,
 	.hardware_enable = vmx_hardware_enable,
 	.hardware_disable = vmx_hardware_disable,
 	.emergency_disable = vmx_emergency_disable,

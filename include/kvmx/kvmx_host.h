@@ -92,6 +92,12 @@ struct kvmx_vendor_ops {
 	 * succeeded, so a backend may fill it from what the CPU offers.
 	 */
 	u32 mmu_modes;
+	/*
+	 * The MMU modes (of @mmu_modes) in which vCPUs also run with CR0.PE
+	 * clear; in the others, the backend refuses to enter real mode
+	 * (KVMX_CAP_REAL_MODE, uapi/linux/kvmx.h).
+	 */
+	u32 real_mode_modes;
 
 	/* Turn virtualization on/off on the calling CPU (preemption disabled). */
 	int (*hardware_enable)(void);

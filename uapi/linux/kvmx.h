@@ -51,4 +51,23 @@
 #define KVMX_MMU_MODE_TDP	1U	/* NPT (AMD) or EPT (Intel) */
 #define KVMX_MMU_MODE_SHADOW	2U	/* shadow page tables */
 
+/*
+ * KVMX_CAP_REAL_MODE: whether vCPUs run with CR0.PE clear (real mode).
+ *
+ *  - KVM_CHECK_EXTENSION on /dev/kvmx: the mask of KVMX_MMU_MODE_* in which
+ *    they do (a subset of what KVMX_CAP_MMU_MODE reports there).
+ *  - KVM_CHECK_EXTENSION on a VM fd: 1 if this VM's vCPUs do, else 0.
+ *
+ * Intel VMX runs real mode only as an "unrestricted guest", which needs
+ * EPT; kvmx-intel's shadow-paging VMs therefore do not run it (in-tree KVM
+ * emulates it there with virtual-8086 mode and its instruction emulator).
+ * KVM_RUN of such a vCPU with CR0.PE clear - its reset state, or a guest
+ * that cleared PE itself - exits with KVM_EXIT_FAIL_ENTRY and
+ * hardware_entry_failure_reason 0x80000021 (VM-entry failure: invalid
+ * guest state), what the hardware reports for that state, with nothing of
+ * the vCPU's state changed.  Setting protected mode (KVM_SET_SREGS) makes
+ * the vCPU runnable again.
+ */
+#define KVMX_CAP_REAL_MODE	(KVMX_CAP_BASE + 2)
+
 #endif /* _UAPI_LINUX_KVMX_H */
