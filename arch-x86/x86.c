@@ -14,6 +14,8 @@
 #include <asm/msr-index.h>
 #include <asm/processor.h>
 
+#include <kvmx/walk.h>
+
 #include "../kmod/core.h"
 #include "emulate/decode.h"
 
@@ -412,6 +414,31 @@ static int kvmx_guest_maxphyaddr(struct kvmx_vcpu *vcpu)
 	e = kvmx_find_cpuid_entry(vcpu, 0x80000008, 0);
 	return e ? e->eax & 0xff : 36;
 }
+
+/* "AuthenticAMD" in CPUID leaf 0's EBX. */
+#define KVMX_AMD_EBX	0x68747541
+
+/*
+ * What the guest's CPUID says about its paging, for the walker: MAXPHYADDR
+ * (36 without leaf 0x80000008, as KVM), 1 GiB pages, PSE-36, and AMD's
+ * reserved bit 8 of PML4Es.
+ */
+void kvmx_paging_model(struct kvmx_vcpu *vcpu, struct kvmx_paging *p)
+{
+	const struct kvm_cpuid_entry2 *e;
+
+	p->maxphyaddr = kvmx_guest_maxphyaddr(vcpu) ?: 36;
+	e = kvmx_find_cpuid_entry(vcpu, 0x80000001, 0);
+	if (!e || !(e->edx & BIT(X86_FEATURE_GBPAGES & 31)))
+		p->model |= KVMX_MODEL_NO_GBPAGES;
+	e = kvmx_find_cpuid_entry(vcpu, 1, 0);
+	if (!e || !(e->edx & BIT(X86_FEATURE_PSE36 & 31)))
+		p->model |= KVMX_MODEL_NO_PSE36;
+	e = kvmx_find_cpuid_entry(vcpu, 0, 0);
+	if (e && e->ebx == KVMX_AMD_EBX)
+		p->model |= KVMX_MODEL_AMD;
+}
+EXPORT_SYMBOL_GPL(kvmx_paging_model);
 
 /*
  * Whether @pat may go into IA32_PAT: every entry one of the memory types

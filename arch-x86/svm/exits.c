@@ -48,32 +48,6 @@ void svm_load_pdptes(struct vcpu_svm *svm)
 	svm->pdptes_valid = true;
 }
 
-/* "AuthenticAMD" in CPUID leaf 0's EBX. */
-#define SVM_AMD_EBX	0x68747541
-
-/*
- * What the guest's CPUID says about its paging: MAXPHYADDR (36 without leaf
- * 0x80000008, as KVM), 1 GiB pages, PSE-36, and AMD's reserved bit 8 of
- * PML4Es.
- */
-static void svm_paging_model(struct vcpu_svm *svm, struct kvmx_paging *p)
-{
-	struct kvmx_vcpu *vcpu = &svm->vcpu;
-	const struct kvm_cpuid_entry2 *e;
-
-	e = kvmx_find_cpuid_entry(vcpu, 0x80000008, 0);
-	p->maxphyaddr = e && (e->eax & 0xff) ? e->eax & 0xff : 36;
-	e = kvmx_find_cpuid_entry(vcpu, 0x80000001, 0);
-	if (!e || !(e->edx & BIT(X86_FEATURE_GBPAGES & 31)))
-		p->model |= KVMX_MODEL_NO_GBPAGES;
-	e = kvmx_find_cpuid_entry(vcpu, 1, 0);
-	if (!e || !(e->edx & BIT(X86_FEATURE_PSE36 & 31)))
-		p->model |= KVMX_MODEL_NO_PSE36;
-	e = kvmx_find_cpuid_entry(vcpu, 0, 0);
-	if (e && e->ebx == SVM_AMD_EBX)
-		p->model |= KVMX_MODEL_AMD;
-}
-
 /*
  * The guest's paging state, for the walker.  With NPT, PAE PDPTEs are read
  * afresh (the hardware holds the live ones); with shadow paging they are the
@@ -86,7 +60,7 @@ struct kvmx_paging svm_paging(struct vcpu_svm *svm)
 				 .cr4 = svm_read_cr4(svm), .efer = svm_read_efer(svm),
 				 .rflags = s->rflags, .cpl = s->cpl };
 
-	svm_paging_model(svm, &p);
+	kvmx_paging_model(&svm->vcpu, &p);
 	if ((p.cr0 & X86_CR0_PG) && (p.cr4 & X86_CR4_PAE) && !(p.efer & EFER_LMA)) {
 		if (!kvmx_vm_shadow(svm->vcpu.vm))
 			svm_load_pdptes(svm);

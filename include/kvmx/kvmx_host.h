@@ -400,6 +400,7 @@ int kvmx_fill_io_exit(struct kvmx_vcpu *vcpu, bool in, u16 port, int size,
 /* Returns 0, or 1 when @xcr0 is not valid for the guest (#GP / -EINVAL). */
 int kvmx_set_xcr0(struct kvmx_vcpu *vcpu, u64 xcr0);
 u64 kvmx_cr4_reserved_bits(struct kvmx_vcpu *vcpu);
+void kvmx_paging_model(struct kvmx_vcpu *vcpu, struct kvmx_paging *p);
 bool kvmx_apic_base_valid(struct kvmx_vcpu *vcpu, u64 old, u64 data, bool host);
 bool kvmx_sregs_valid(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr, u64 cr4_reserved,
 		      u64 apic_base);
