@@ -103,23 +103,6 @@ void vmx_handle_exit_irqoff(struct vcpu_vmx *vmx)
 		asm volatile("int $0x12");
 }
 
-static int exception_nmi_exit(struct vcpu_vmx *vmx)
-{
-	u32 info = vmx->exit_intr_info;
-	u8 vector = info & INTR_INFO_VECTOR_MASK;
-
-	if ((info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR)
-		return 1;
-	if (vector == MC_VECTOR)
-		return 1;
-	if (vector == AC_VECTOR) {
-		/* Reflected: intercepting it only guarantees an exit per #AC. */
-		vmx_inject_exception(vmx, AC_VECTOR, true, vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
-		return 1;
-	}
-	return unexpected_exit(vmx);
-}
-
 /* Host events: they are taken when the caller re-enables interrupts. */
 static int host_event_exit(struct vcpu_vmx *vmx)
 {
@@ -131,6 +114,114 @@ static int triple_fault_exit(struct vcpu_vmx *vmx)
 	/* As KVM on VMX: the vCPU keeps its state; userspace decides. */
 	vmx->vcpu.run->exit_reason = KVM_EXIT_SHUTDOWN;
 	return 0;
+}
+
+/*
+ * Deliver a #PF the guest takes (shadow paging).  If the fault hit while
+ * another event was being delivered (vmx_complete_interrupts() queued that
+ * one again), combine them as the hardware would: a fault while delivering
+ * an exception is a double fault, and one while delivering a double fault
+ * a triple fault; an interrupt or NMI cut short goes back to pending and is
+ * delivered after the #PF.  Returns what an exit handler returns.
+ */
+static int vmx_reflect_pf(struct vcpu_vmx *vmx, u64 gva, u32 error)
+{
+	struct kvmx_vcpu *vcpu = &vmx->vcpu;
+	u32 inj = vmx->event_inj;
+
+	if (inj & INTR_INFO_VALID_MASK) {
+		vmx->event_inj = 0;
+		switch (inj & INTR_INFO_INTR_TYPE_MASK) {
+		case INTR_TYPE_HARD_EXCEPTION:
+			if ((inj & INTR_INFO_VECTOR_MASK) == DF_VECTOR)
+				return triple_fault_exit(vmx);
+			vmx_inject_exception(vmx, DF_VECTOR, true, 0);
+			return 1;
+		case INTR_TYPE_NMI_INTR:
+			vcpu->nmi_pending = true;
+			break;
+		case INTR_TYPE_EXT_INTR:
+			vcpu->irq_pending = true;
+			vcpu->irq_vector = inj & INTR_INFO_VECTOR_MASK;
+			break;
+		}
+	}
+	vmx->cr2 = gva;
+	vmx_inject_exception(vmx, PF_VECTOR, true, error);
+	return 1;
+}
+
+/*
+ * A #PF under shadow paging (mm/shadow.c): ours to fix, the guest's, MMIO,
+ * or a store to a shadowed page table to make for the guest.  The exit
+ * qualification is the linear address (SDM: "Exit Qualification for
+ * Exceptions").
+ */
+static int pf_exit(struct vcpu_vmx *vmx)
+{
+	struct kvmx_vcpu *vcpu = &vmx->vcpu;
+	u32 error = vmcs_read32(VM_EXIT_INTR_ERROR_CODE);
+	u64 gva = vmx->exit_qual;
+	struct kvmx_walk_result res;
+	struct kvmx_paging p;
+	int r;
+
+	if (KVMX_KILL_VM_ON(!kvmx_vm_shadow(vcpu->vm), vcpu->vm))
+		return -EIO;
+	/*
+	 * An IRET that unblocked NMIs faulted: block them again before the
+	 * guest retries it (SDM: "Resuming Guest Software after Handling an
+	 * Exception").
+	 */
+	if (!(vmx->idt_vectoring_info & VECTORING_INFO_VALID_MASK) &&
+	    (vmx->exit_intr_info & INTR_INFO_UNBLOCK_NMI))
+		vmcs_set_bits(GUEST_INTERRUPTIBILITY_INFO, GUEST_INTR_STATE_NMI);
+
+	vmx_get_paging(vcpu, &p);
+	r = kvmx_shadow_page_fault(vcpu, &p, gva, error, &res);
+	switch (r) {
+	case KVMX_SHADOW_FIXED:
+		return 1;
+	case KVMX_SHADOW_REFLECT:
+		return vmx_reflect_pf(vmx, gva, res.error_code);
+	case KVMX_SHADOW_MMIO:
+		return kvmx_emulate_mmio(vcpu, &vmx->emul, res.gpa);
+	case KVMX_SHADOW_EMULATE_WRITE:
+		return kvmx_emulate_pt_write(vcpu, &vmx->emul, res.gpa);
+	default:
+		return r;
+	}
+}
+
+/*
+ * INVLPG under shadow paging.  The shadow tables follow the guest's (its
+ * page tables are write-protected), so only the TLB can be stale, and the
+ * entry flushes it (no VPID with shadow paging, vmx_init_vmcs()).
+ */
+static int invlpg_exit(struct vcpu_vmx *vmx)
+{
+	if (KVMX_KILL_VM_ON(!kvmx_vm_shadow(vmx->vcpu.vm), vmx->vcpu.vm))
+		return -EIO;
+	return vmx_skip_instruction(vmx);
+}
+
+static int exception_nmi_exit(struct vcpu_vmx *vmx)
+{
+	u32 info = vmx->exit_intr_info;
+	u8 vector = info & INTR_INFO_VECTOR_MASK;
+
+	if ((info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR)
+		return 1;
+	if (vector == MC_VECTOR)
+		return 1;
+	if (vector == PF_VECTOR)
+		return pf_exit(vmx);
+	if (vector == AC_VECTOR) {
+		/* Reflected: intercepting it only guarantees an exit per #AC. */
+		vmx_inject_exception(vmx, AC_VECTOR, true, vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
+		return 1;
+	}
+	return unexpected_exit(vmx);
 }
 
 static int interrupt_window_exit(struct vcpu_vmx *vmx)
@@ -219,7 +310,7 @@ static int xsetbv_exit(struct vcpu_vmx *vmx)
 	return vmx_skip_instruction(vmx);
 }
 
-/* MOV to/from CR0, CR4, CR8, CLTS and LMSW (CR3 belongs to the guest with EPT). */
+/* MOV to/from CR0, CR4, CR8, CLTS and LMSW; CR3 too with shadow paging (EPT gives it the guest). */
 static int cr_access_exit(struct vcpu_vmx *vmx)
 {
 	struct kvmx_vcpu *vcpu = &vmx->vcpu;
@@ -234,6 +325,8 @@ static int cr_access_exit(struct vcpu_vmx *vmx)
 			val = (u32)val;
 		if (cr == 0)
 			err = vmx_set_cr0(vmx, val);
+		else if (cr == 3 && kvmx_vm_shadow(vcpu->vm))
+			err = vmx_set_cr3(vmx, val);
 		else if (cr == 4)
 			err = vmx_set_cr4(vmx, val);
 		else if (cr == 8 && !(val & ~0xfUL))
@@ -242,6 +335,11 @@ static int cr_access_exit(struct vcpu_vmx *vmx)
 			err = 1;
 		break;
 	case CR_MOV_FROM:
+		if (cr == 3 && kvmx_vm_shadow(vcpu->vm)) {
+			val = vmx_read_cr3(vmx);
+			vcpu->regs[reg] = vmx_cpu_mode(vcpu) == KVMX_MODE_LONG64 ? val : (u32)val;
+			break;
+		}
 		if (cr != 8)
 			return unexpected_exit(vmx);
 		vcpu->regs[reg] = vmx->cr8;
@@ -332,6 +430,7 @@ static int (*const vmx_exit_handlers[])(struct vcpu_vmx *vmx) = {
 	[EXIT_REASON_TASK_SWITCH]		= unexpected_exit,
 	[EXIT_REASON_CPUID]			= cpuid_exit,
 	[EXIT_REASON_HLT]			= hlt_exit,
+	[EXIT_REASON_INVLPG]			= invlpg_exit,
 	[EXIT_REASON_INVD]			= nop_exit,
 	[EXIT_REASON_RDPMC]			= gp_exit,
 	[EXIT_REASON_VMCALL]			= ud_exit,

@@ -61,33 +61,123 @@ static unsigned long vmx_read_cr0(struct vcpu_vmx *vmx)
 	return (vmx->cr0 & ~X86_CR0_TS) | (vmcs_readl(GUEST_CR0) & X86_CR0_TS);
 }
 
-static void vmx_write_efer(u64 efer)
+/*
+ * Control registers and EFER.  The guest's view lives in struct vcpu_vmx
+ * (CR0 and CR4 also in the read shadows, CR3 in the VMCS with EPT), what
+ * the CPU runs with in the VMCS; the vmx_hw_*() helpers derive the second.
+ *
+ * With EPT (unrestricted guest), the CPU runs the guest's CR0 without CD/NW
+ * (EPT gives the memory type) plus the fixed-1 bits other than PE and PG
+ * (SDM: "VMX-Fixed Bits in CR0"), its CR4 plus the fixed-1 bits (VMXE),
+ * and its EFER.
+ *
+ * With shadow paging (mm/shadow.c), as on SVM: the CPU always pages, with
+ * CR0.PG and CR0.WP (read-only shadow entries hold against the guest
+ * kernel), CR0.PE (no unrestricted guest without EPT: real mode does not
+ * run, vmx_vcpu_run()), 64-bit entries (CR4.PAE) and EFER.NX, through the
+ * shadow root in GUEST_CR3.  A guest with paging off runs on an identity
+ * map, with SMEP/SMAP/PKE off and EFER.LME kept from the CPU until its long
+ * mode is active.  Every CR0/CR4 write, CR3 access, INVLPG and #PF exits.
+ */
+static unsigned long vmx_hw_cr0(struct vcpu_vmx *vmx, unsigned long cr0)
 {
-	vmcs_write64(GUEST_IA32_EFER, efer);
+	unsigned long hw = cr0 & ~(X86_CR0_NW | X86_CR0_CD);
+
+	if (kvmx_vm_shadow(vmx->vcpu.vm))
+		hw |= vmx_cfg.cr0_fixed0 | X86_CR0_PE | X86_CR0_PG | X86_CR0_WP;
+	else
+		hw |= vmx_cfg.cr0_fixed0 & ~(X86_CR0_PE | X86_CR0_PG);
+	return hw & vmx_cfg.cr0_fixed1;
+}
+
+static unsigned long vmx_hw_cr4(struct vcpu_vmx *vmx)
+{
+	unsigned long hw = vmx->cr4 | vmx_cfg.cr4_fixed0;
+
+	if (kvmx_vm_shadow(vmx->vcpu.vm)) {
+		if (!(vmx->cr0 & X86_CR0_PG))
+			hw &= ~(X86_CR4_SMEP | X86_CR4_SMAP | X86_CR4_PKE);
+		hw |= X86_CR4_PAE;
+	}
+	return hw & vmx_cfg.cr4_fixed1;
+}
+
+/*
+ * Write the guest's EFER.  With shadow paging the CPU always has NX (the
+ * #PF error code then tells a fetch from a read, and shadow leaves may use
+ * XD) and LME only once LMA is set: it pages even when the guest does not.
+ */
+static void vmx_set_efer(struct vcpu_vmx *vmx, u64 efer)
+{
+	u64 hw = efer;
+
+	vmx->efer = efer;
+	if (kvmx_vm_shadow(vmx->vcpu.vm)) {
+		hw |= EFER_NX;
+		if (!(efer & EFER_LMA))
+			hw &= ~EFER_LME;
+	}
+	vmcs_write64(GUEST_IA32_EFER, hw);
 	if (efer & EFER_LMA)
 		vmcs_set_bits(VM_ENTRY_CONTROLS, VM_ENTRY_IA32E_MODE);
 	else
 		vmcs_clear_bits(VM_ENTRY_CONTROLS, VM_ENTRY_IA32E_MODE);
 }
 
+/* The guest's CR3: its own with EPT, what it last loaded with shadow paging. */
+unsigned long vmx_read_cr3(struct vcpu_vmx *vmx)
+{
+	return kvmx_vm_shadow(vmx->vcpu.vm) ? vmx->cr3 : vmcs_readl(GUEST_CR3);
+}
+
+/* Set the guest's CR3; with shadow paging the next entry loads the matching root. */
+static void vmx_write_cr3(struct vcpu_vmx *vmx, unsigned long cr3)
+{
+	if (kvmx_vm_shadow(vmx->vcpu.vm))
+		vmx->cr3 = cr3;
+	else
+		vmcs_writel(GUEST_CR3, cr3);
+}
+
+/* PAE paging as the guest's CR0/CR4/EFER configure it (not IA-32e paging). */
+static bool vmx_pae_paging(struct vcpu_vmx *vmx)
+{
+	return (vmx->cr0 & X86_CR0_PG) && (vmx->cr4 & X86_CR4_PAE) && !(vmx->efer & EFER_LMA);
+}
+
 /*
- * PAE paging with EPT takes the PDPTEs from the VMCS at entry (SDM: "Loading
- * Page-Directory-Pointer-Table Entries"); a guest MOV to CR3 reloads them
- * itself, but a paging-mode change kvmx emulates must load them from CR3.
+ * PAE paging takes its PDPTEs from CR3 when CR3 is loaded or the paging
+ * mode changes (SDM: "Loading Page-Directory-Pointer-Table Entries").  With
+ * EPT the CPU does it on a guest MOV to CR3 and takes them from the VMCS
+ * at entry, so a paging-mode change kvmx emulates must load them there.
+ * With shadow paging they are kvmx's registers, for the walker and the
+ * shadow MMU; a set with reserved bits keeps the last good one, as on SVM.
  */
 static void vmx_load_pdptrs(struct vcpu_vmx *vmx)
 {
+	/* PDPTEs have no R/W, U/S or XD: bits 2:1, 8:5 and 63:MAXPHYADDR are reserved. */
+	const u64 rsvd = GENMASK_ULL(63, 52) | GENMASK_ULL(8, 5) | GENMASK_ULL(2, 1);
 	u64 pdpte[4] = {};
-	int idx;
+	int idx, i, r;
 
-	if (!(vmx->cr0 & X86_CR0_PG) || !(vmx->cr4 & X86_CR4_PAE) ||
-	    (vmcs_read64(GUEST_IA32_EFER) & EFER_LMA))
+	if (!vmx_pae_paging(vmx))
 		return;
 	idx = srcu_read_lock(&vmx->vcpu.vm->srcu);
-	if (kvmx_read_guest(vmx->vcpu.vm, vmcs_readl(GUEST_CR3) & ~0x1fUL, pdpte,
-			    sizeof(pdpte)))
-		memset(pdpte, 0, sizeof(pdpte));
+	r = kvmx_read_guest(vmx->vcpu.vm, vmx_read_cr3(vmx) & 0xffffffe0UL, pdpte,
+			    sizeof(pdpte));
 	srcu_read_unlock(&vmx->vcpu.vm->srcu, idx);
+	if (kvmx_vm_shadow(vmx->vcpu.vm)) {
+		if (r)
+			return;
+		for (i = 0; i < 4; i++)
+			if ((pdpte[i] & _PAGE_PRESENT) && (pdpte[i] & rsvd))
+				return;
+		memcpy(vmx->pdptes, pdpte, sizeof(pdpte));
+		vmx->pdptes_valid = true;
+		return;
+	}
+	if (r)
+		memset(pdpte, 0, sizeof(pdpte));
 	vmcs_write64(GUEST_PDPTR0, pdpte[0]);
 	vmcs_write64(GUEST_PDPTR1, pdpte[1]);
 	vmcs_write64(GUEST_PDPTR2, pdpte[2]);
@@ -95,16 +185,12 @@ static void vmx_load_pdptrs(struct vcpu_vmx *vmx)
 }
 
 /*
- * Write CR0 as the guest sees it.  The CPU runs the guest with CD/NW clear
- * (EPT gives the memory type) and the fixed-1 bits set, except PE and PG,
- * which unrestricted guest leaves to the guest (SDM: "VMX-Fixed Bits in
- * CR0").  Entering or leaving long mode follows EFER.LME as on hardware.
+ * Write CR0 as the guest sees it (vmx_hw_cr0() gives the CPU's).  Entering
+ * or leaving long mode follows EFER.LME as on hardware.
  */
 static void __vmx_set_cr0(struct vcpu_vmx *vmx, unsigned long cr0)
 {
-	unsigned long hw = (cr0 & ~(X86_CR0_NW | X86_CR0_CD)) |
-			   (vmx_cfg.cr0_fixed0 & ~(X86_CR0_PE | X86_CR0_PG));
-	u64 efer = vmcs_read64(GUEST_IA32_EFER);
+	u64 efer = vmx->efer;
 
 	if ((efer & EFER_LME) && !(vmx->cr0 & X86_CR0_PG) && (cr0 & X86_CR0_PG)) {
 		u32 tr_ar = vmcs_read32(GUEST_TR_AR_BYTES);
@@ -117,13 +203,15 @@ static void __vmx_set_cr0(struct vcpu_vmx *vmx, unsigned long cr0)
 		if ((tr_ar & VMX_AR_TYPE_MASK) != VMX_AR_TYPE_BUSY_64_TSS)
 			vmcs_write32(GUEST_TR_AR_BYTES, (tr_ar & ~VMX_AR_TYPE_MASK) |
 				     VMX_AR_TYPE_BUSY_64_TSS);
-		vmx_write_efer(efer | EFER_LMA);
+		vmx_set_efer(vmx, efer | EFER_LMA);
 	} else if ((efer & EFER_LMA) && !(cr0 & X86_CR0_PG)) {
-		vmx_write_efer(efer & ~EFER_LMA);
+		vmx_set_efer(vmx, efer & ~EFER_LMA);
 	}
-	vmcs_writel(GUEST_CR0, hw & vmx_cfg.cr0_fixed1);
+	vmcs_writel(GUEST_CR0, vmx_hw_cr0(vmx, cr0));
 	vmcs_writel(CR0_READ_SHADOW, cr0);
 	vmx->cr0 = cr0;
+	/* Shadow paging: the CPU's CR4 follows CR0.PG. */
+	vmcs_writel(GUEST_CR4, vmx_hw_cr4(vmx));
 }
 
 /*
@@ -137,16 +225,16 @@ static u64 vmx_cr4_reserved(struct vcpu_vmx *vmx)
 
 static void __vmx_set_cr4(struct vcpu_vmx *vmx, unsigned long cr4)
 {
-	vmcs_writel(GUEST_CR4, (cr4 | vmx_cfg.cr4_fixed0) & vmx_cfg.cr4_fixed1);
-	vmcs_writel(CR4_READ_SHADOW, cr4);
 	vmx->cr4 = cr4;
+	vmcs_writel(GUEST_CR4, vmx_hw_cr4(vmx));
+	vmcs_writel(CR4_READ_SHADOW, cr4);
 }
 
 /* A guest MOV to CR0 (or LMSW).  Returns 0, or 1 for #GP, as KVM's kvm_set_cr0(). */
 int vmx_set_cr0(struct vcpu_vmx *vmx, unsigned long cr0)
 {
 	unsigned long old = vmx_read_cr0(vmx);
-	u64 efer = vmcs_read64(GUEST_IA32_EFER);
+	u64 efer = vmx->efer;
 
 	cr0 |= X86_CR0_ET;
 	if (cr0 >> 32)
@@ -177,7 +265,7 @@ int vmx_set_cr4(struct vcpu_vmx *vmx, unsigned long cr4)
 
 	if (cr4 & vmx_cr4_reserved(vmx))
 		return 1;
-	if ((vmcs_read64(GUEST_IA32_EFER) & EFER_LMA) && !(cr4 & X86_CR4_PAE))
+	if ((vmx->efer & EFER_LMA) && !(cr4 & X86_CR4_PAE))
 		return 1;
 	__vmx_set_cr4(vmx, cr4);
 	if ((old ^ cr4) & (X86_CR4_PGE | X86_CR4_PAE | X86_CR4_PSE | X86_CR4_SMEP |
@@ -185,6 +273,26 @@ int vmx_set_cr4(struct vcpu_vmx *vmx, unsigned long cr4)
 		vmx_load_pdptrs(vmx);
 		vmx->flush_pending = true;
 	}
+	return 0;
+}
+
+/*
+ * A guest MOV to CR3 (it exits with shadow paging only).  Bits above
+ * MAXPHYADDR are reserved in long mode; PCID is not offered, so every load
+ * flushes the guest's TLB, which a VM entry without VPID does anyway (SDM:
+ * "VPID and the TLB").  The next entry loads the new address space's shadow
+ * root.  Returns 0, or 1 for #GP.
+ */
+int vmx_set_cr3(struct vcpu_vmx *vmx, unsigned long cr3)
+{
+	struct kvmx_paging p;
+
+	vmx_get_paging(&vmx->vcpu, &p);
+	if ((vmx->efer & EFER_LMA) && (cr3 >> p.maxphyaddr))
+		return 1;
+	vmx_write_cr3(vmx, cr3);
+	vmx_load_pdptrs(vmx);
+	vmx->flush_pending = true;
 	return 0;
 }
 
@@ -208,11 +316,13 @@ void vmx_reset_vcpu(struct vcpu_vmx *vmx)
 
 	vmcs_writel(GUEST_RIP, 0xfff0);
 	vmcs_writel(GUEST_RFLAGS, X86_EFLAGS_FIXED);
-	vmcs_writel(GUEST_CR3, 0);
-	vmx_write_efer(0);
+	vmx_write_cr3(vmx, 0);
+	vmx_set_efer(vmx, 0);
 	vmx->cr0 = 0;
 	__vmx_set_cr0(vmx, X86_CR0_NW | X86_CR0_CD | X86_CR0_ET);
 	__vmx_set_cr4(vmx, 0);
+	vmx->pdptes_valid = false;
+	kvmx_shadow_reset(vcpu);
 	vmx->cr2 = 0;
 	vmx->cr8 = 0;
 	vmcs_writel(GUEST_DR7, VMX_DR7_RESET);
@@ -330,10 +440,10 @@ void vmx_get_sregs(struct kvmx_vcpu *vcpu, struct kvm_sregs *sr)
 	sr->idt.limit = vmcs_read32(GUEST_IDTR_LIMIT);
 	sr->cr0 = vmx_read_cr0(vmx);
 	sr->cr2 = vmx->cr2;
-	sr->cr3 = vmcs_readl(GUEST_CR3);
+	sr->cr3 = vmx_read_cr3(vmx);
 	sr->cr4 = vmx->cr4;
 	sr->cr8 = vmx->cr8;
-	sr->efer = vmcs_read64(GUEST_IA32_EFER);
+	sr->efer = vmx->efer;
 	sr->apic_base = vmx->apic_base;
 	memset(sr->interrupt_bitmap, 0, sizeof(sr->interrupt_bitmap));
 	if (vcpu->irq_pending)
@@ -363,14 +473,17 @@ int vmx_set_sregs(struct kvmx_vcpu *vcpu, const struct kvm_sregs *sr)
 	vmcs_writel(GUEST_IDTR_BASE, sr->idt.base);
 	vmcs_write32(GUEST_IDTR_LIMIT, sr->idt.limit);
 	vmx->cr2 = sr->cr2;
-	vmcs_writel(GUEST_CR3, sr->cr3);
-	vmx_write_efer(sr->efer);
+	vmx_write_cr3(vmx, sr->cr3);
+	vmx_set_efer(vmx, sr->efer);
 	/* EFER.LMA came with the rest: no long-mode transition to derive. */
 	vmx->cr0 = sr->cr0;
 	__vmx_set_cr0(vmx, sr->cr0);
 	__vmx_set_cr4(vmx, sr->cr4);
 	vmx->cr8 = sr->cr8 & 0xf;
 	vmx->apic_base = sr->apic_base;
+	/* New paging state: shadow roots are looked up afresh (mm/shadow.c). */
+	kvmx_shadow_reset(vcpu);
+	vmx->pdptes_valid = false;
 	vmx_load_pdptrs(vmx);
 	vmx->flush_pending = true;
 	vmx_put_vmcs(vmx);
@@ -389,7 +502,7 @@ int vmx_get_msr(struct kvmx_vcpu *vcpu, u32 index, u64 *data, bool host)
 
 	switch (index) {
 	case MSR_EFER:
-		*data = vmcs_read64(GUEST_IA32_EFER);
+		*data = vmx->efer;
 		break;
 	case MSR_STAR:
 		*data = vmx->guest_msrs[VMX_MSR_STAR].value;
@@ -448,14 +561,14 @@ int vmx_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 	case MSR_EFER:
 		if (data & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR))
 			return 1;
-		efer = vmcs_read64(GUEST_IA32_EFER);
+		efer = vmx->efer;
 		/* A guest may not flip LME while paging is on; LMA is the CPU's. */
 		if (!host) {
 			if ((vmx->cr0 & X86_CR0_PG) && ((data ^ efer) & EFER_LME))
 				return 1;
 			data = (data & ~EFER_LMA) | (efer & EFER_LMA);
 		}
-		vmx_write_efer(data);
+		vmx_set_efer(vmx, data);
 		break;
 	case MSR_STAR:
 		vmx->guest_msrs[VMX_MSR_STAR].value = data;
@@ -743,13 +856,23 @@ void vmx_get_paging(struct kvmx_vcpu *vcpu, struct kvmx_paging *p)
 {
 	struct vcpu_vmx *vmx = to_vmx(vcpu);
 
+	memset(p, 0, sizeof(*p));
 	p->cr0 = vmx_read_cr0(vmx);
-	p->cr3 = vmcs_readl(GUEST_CR3);
+	p->cr3 = vmx_read_cr3(vmx);
 	p->cr4 = vmx->cr4;
-	p->efer = vmcs_read64(GUEST_IA32_EFER);
+	p->efer = vmx->efer;
 	p->rflags = vmcs_readl(GUEST_RFLAGS);
 	p->cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> VMX_AR_DPL_SHIFT) & 3;
-	if ((p->cr0 & X86_CR0_PG) && (p->cr4 & X86_CR4_PAE) && !(p->efer & EFER_LMA)) {
+	kvmx_paging_model(vcpu, p);
+	if (!vmx_pae_paging(vmx))
+		return;
+	if (kvmx_vm_shadow(vcpu->vm)) {
+		/* The registers kvmx loaded with the guest's last CR3 load. */
+		if (vmx->pdptes_valid) {
+			memcpy(p->pdptes, vmx->pdptes, sizeof(p->pdptes));
+			p->pdptes_valid = true;
+		}
+	} else {
 		p->pdptes[0] = vmcs_read64(GUEST_PDPTR0);
 		p->pdptes[1] = vmcs_read64(GUEST_PDPTR1);
 		p->pdptes[2] = vmcs_read64(GUEST_PDPTR2);
@@ -764,7 +887,7 @@ enum kvmx_cpu_mode vmx_cpu_mode(struct kvmx_vcpu *vcpu)
 	u32 cs_ar = vmcs_read32(GUEST_CS_AR_BYTES);
 
 	return kvmx_decode_mode(vmx->cr0 & X86_CR0_PE, vmcs_readl(GUEST_RFLAGS) & X86_EFLAGS_VM,
-				vmcs_read64(GUEST_IA32_EFER) & EFER_LMA, cs_ar & VMX_AR_L_MASK,
+				vmx->efer & EFER_LMA, cs_ar & VMX_AR_L_MASK,
 				cs_ar & VMX_AR_DB_MASK);
 }
 

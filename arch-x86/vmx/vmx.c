@@ -146,6 +146,9 @@ static u64 vmx_eptp(struct kvmx_vm *vm)
  */
 static void vmx_flush_guest_tlb(struct vcpu_vmx *vmx)
 {
+	/* Shadow paging runs without EPT or VPID: every entry and exit flushes. */
+	if (kvmx_vm_shadow(vmx->vcpu.vm))
+		return;
 	if (vmx_cfg.invept_single)
 		vmx_invept(VMX_EPT_EXTENT_CONTEXT, vmx_eptp(vmx->vcpu.vm));
 	else
@@ -394,13 +397,30 @@ static void vmx_set_constant_host_state(void)
 	vmcs_write64(HOST_IA32_PAT, vmx_cfg.host_pat);
 }
 
+/*
+ * The execution controls of a VM's MMU mode.  With EPT: unrestricted guest,
+ * and the guest owns CR3 and INVLPG.  With shadow paging (mm/shadow.c), as
+ * KVM's ept=0: no EPT (so no unrestricted guest), CR3 loads and stores,
+ * INVLPG and #PF exit, and no VPID: kvmx then needs no INVVPID, since VM
+ * entries and exits flush the guest's linear mappings (SDM: "VPID and the
+ * TLB"), which covers the guest's CR3 loads and INVLPGs as well as changes
+ * to the shadow tables (those kick the vCPUs that use them).
+ */
 static void vmx_init_vmcs(struct vcpu_vmx *vmx)
 {
 	struct kvmx_vcpu *vcpu = &vmx->vcpu;
-	u32 proc2 = vmx_cfg.proc2;
+	bool shadow = kvmx_vm_shadow(vcpu->vm);
+	u32 proc = vmx_cfg.proc, proc2 = vmx_cfg.proc2;
+	u32 exceptions = BIT(MC_VECTOR) | BIT(AC_VECTOR);
 
+	if (shadow) {
+		proc |= CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
+			CPU_BASED_INVLPG_EXITING;
+		proc2 &= ~(SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_UNRESTRICTED_GUEST);
+		exceptions |= BIT(PF_VECTOR);
+	}
 	vmcs_write32(PIN_BASED_VM_EXEC_CONTROL, vmx_cfg.pin);
-	vmcs_write32(CPU_BASED_VM_EXEC_CONTROL, vmx_cfg.proc);
+	vmcs_write32(CPU_BASED_VM_EXEC_CONTROL, proc);
 	if (!vmx->vpid)
 		proc2 &= ~SECONDARY_EXEC_ENABLE_VPID;
 	vmcs_write32(SECONDARY_VM_EXEC_CONTROL, proc2);
@@ -408,11 +428,15 @@ static void vmx_init_vmcs(struct vcpu_vmx *vmx)
 	vmcs_write32(VM_ENTRY_CONTROLS, vmx_cfg.entry);
 	if (vmx->vpid)
 		vmcs_write16(VIRTUAL_PROCESSOR_ID, vmx->vpid);
-	vmcs_write64(EPT_POINTER, vmx_eptp(vcpu->vm));
+	if (!shadow)
+		vmcs_write64(EPT_POINTER, vmx_eptp(vcpu->vm));
 	vmcs_write64(VMCS_LINK_POINTER, ~0ULL);
 
-	/* Machine checks go to the host; #AC is reflected so no #AC loop can hang a CPU. */
-	vmcs_write32(EXCEPTION_BITMAP, BIT(MC_VECTOR) | BIT(AC_VECTOR));
+	/*
+	 * Machine checks go to the host; #AC is reflected so no #AC loop can
+	 * hang a CPU; #PF is the shadow MMU's, every one (PFEC mask and match 0).
+	 */
+	vmcs_write32(EXCEPTION_BITMAP, exceptions);
 	vmcs_write32(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write32(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write32(CR3_TARGET_COUNT, 0);
@@ -469,7 +493,7 @@ static int vmx_vcpu_create(struct kvmx_vcpu *vcpu)
 
 	vmx->loaded_cpu = -1;
 	INIT_LIST_HEAD(&vmx->loaded_link);
-	vmx->vpid = vmx_alloc_vpid();
+	vmx->vpid = kvmx_vm_shadow(vcpu->vm) ? 0 : vmx_alloc_vpid();
 	vmx->emul.ops = &vmx_emul_ops;
 
 	vmx_get_vmcs(vmx);
@@ -569,6 +593,26 @@ static int vmx_fail_entry(struct vcpu_vmx *vmx)
 	return 0;
 }
 
+/*
+ * Real mode runs on VMX only as an unrestricted guest, which needs EPT (SDM:
+ * "Unrestricted Guests").  A shadow-paging VM does not enter it: KVM_RUN
+ * reports what the CPU reports for that guest state, a VM-entry failure for
+ * invalid guest state, before anything of the vCPU changes
+ * (KVMX_CAP_REAL_MODE, uapi/linux/kvmx.h).  In-tree KVM emulates real mode
+ * there with virtual-8086 mode and its instruction emulator; kvmx has
+ * neither yet.
+ */
+static int vmx_refuse_real_mode(struct vcpu_vmx *vmx)
+{
+	struct kvm_run *run = vmx->vcpu.run;
+
+	run->exit_reason = KVM_EXIT_FAIL_ENTRY;
+	run->fail_entry.hardware_entry_failure_reason =
+		VMX_EXIT_REASONS_FAILED_VMENTRY | EXIT_REASON_INVALID_STATE;
+	run->fail_entry.cpu = vmx->loaded_cpu;
+	return 0;
+}
+
 /* Enter the guest once; interrupts are off from here to after the exit. */
 static int vmx_vcpu_run(struct kvmx_vcpu *vcpu)
 {
@@ -576,6 +620,19 @@ static int vmx_vcpu_run(struct kvmx_vcpu *vcpu)
 	struct vmx_cpu_data *cd;
 	struct vmx_host_segs host;
 	u64 debugctl;
+
+	if (kvmx_vm_shadow(vcpu->vm)) {
+		struct kvmx_paging p;
+		int r;
+
+		if (!(vmx->cr0 & X86_CR0_PE))
+			return vmx_refuse_real_mode(vmx);
+		vmx_get_paging(vcpu, &p);
+		r = kvmx_shadow_load(vcpu, &p);
+		if (r)
+			return r;
+		vmcs_writel(GUEST_CR3, vcpu->shadow.root_pa);
+	}
 
 	vmx_inject_events(vmx);
 
@@ -589,6 +646,12 @@ static int vmx_vcpu_run(struct kvmx_vcpu *vcpu)
 	WRITE_ONCE(vcpu->mode, KVMX_IN_GUEST_MODE);
 	/* Pairs with kvmx_flush_remote_tlbs(): set request, barrier, read mode. */
 	smp_mb();
+	/* The shadow tables under our root went meanwhile: load it again. */
+	if (test_bit(KVMX_REQ_MMU_RELOAD, &vcpu->requests)) {
+		WRITE_ONCE(vcpu->mode, KVMX_OUTSIDE_GUEST_MODE);
+		local_irq_enable();
+		return 1;
+	}
 	if (test_and_clear_bit(KVMX_REQ_TLB_FLUSH, &vcpu->requests) || vmx->flush_pending) {
 		vmx_flush_guest_tlb(vmx);
 		vmx->flush_pending = false;
@@ -680,8 +743,7 @@ static const struct kvmx_vendor_ops vmx_ops = {
 	.vm_size = sizeof(struct kvmx_vm),
 	.vcpu_size = sizeof(struct vcpu_vmx),
 	.tdp_format = &vmx_ept_format,
-	/* EPT only: shadow paging on VMX is not written yet (docs/mmu.md). */
-	.mmu_modes = KVMX_MMU_MODE_TDP,
+	.mmu_modes = KVMX_MMU_MODE_TDP | KVMX_MMU_MODE_SHADOW,
 	/* Real mode needs unrestricted guest, which needs EPT (KVMX_CAP_REAL_MODE). */
 	.real_mode_modes = KVMX_MMU_MODE_TDP,
 	.hardware_enable = vmx_hardware_enable,

@@ -90,6 +90,16 @@ struct vcpu_vmx {
 	/* The guest's view of CR0/CR4 (the read shadows), its CR2 and CR8 (TPR). */
 	unsigned long cr0, cr4, cr2;
 	u8 cr8;
+	/* The guest's EFER; GUEST_IA32_EFER is what the CPU runs with (vmx_set_efer()). */
+	u64 efer;
+	/*
+	 * Shadow paging only: the guest's CR3 (GUEST_CR3 holds the shadow
+	 * root) and, for PAE paging, the PDPTEs it loaded with it.  With EPT
+	 * the guest owns CR3 and the VMCS holds both.
+	 */
+	unsigned long cr3;
+	u64 pdptes[4];
+	bool pdptes_valid;
 
 	/* Guest state kept in software. */
 	u64 cstar;
@@ -225,6 +235,8 @@ enum kvmx_cpu_mode vmx_cpu_mode(struct kvmx_vcpu *vcpu);
 void vmx_get_paging(struct kvmx_vcpu *vcpu, struct kvmx_paging *p);
 int vmx_set_cr0(struct vcpu_vmx *vmx, unsigned long cr0);
 int vmx_set_cr4(struct vcpu_vmx *vmx, unsigned long cr4);
+int vmx_set_cr3(struct vcpu_vmx *vmx, unsigned long cr3);
+unsigned long vmx_read_cr3(struct vcpu_vmx *vmx);
 extern const struct kvmx_emul_ops vmx_emul_ops;
 
 void vmx_get_regs(struct kvmx_vcpu *vcpu, struct kvm_regs *regs);
