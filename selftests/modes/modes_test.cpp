@@ -1,5 +1,6 @@
 // modes: the CPU modes a guest can start in or switch to, judged from inside the guest (CR0, CR4,
-// EFER, CS, operand size, addressing) and from the host (KVM_GET_SREGS after each stage).
+// EFER, CS, operand size, addressing) and from the host (KVM_GET_SREGS after each stage). Tests
+// that run with CR0.PE clear skip where the VM does not run real mode (KVMX_CAP_REAL_MODE).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -44,6 +45,7 @@ std::uint16_t read16(kvmx::test::GuestVm& g, std::uint64_t gpa) {
 // size, DS-relative addressing within the segment; KVM_GET_SREGS reports the same, and an
 // exception (#DE) goes through the real-mode IVT (no error code, IP of the faulting instruction).
 TEST_F(Modes, RealMode) {
+  KVMX_REQUIRE_REAL_MODE(guest().vm());
   auto vcpu = guest().add_real_mode_vcpu(modes_real_start, modes_real_end);
   const std::uint64_t base = guest().segment16();
   const std::uint16_t host_word = 0x1234;
@@ -111,6 +113,7 @@ std::uint64_t offset16(const char* start, const char* label) { return static_cas
 // IRET returns after the INT with FLAGS (IF) and SP restored. Only IF is compared in FLAGS: VMX
 // without unrestricted guest (ept=0) runs real mode in vm86 with IOPL 3, which a PUSHF shows.
 TEST_F(Modes, RealModeIntThroughIvt) {
+  KVMX_REQUIRE_REAL_MODE(guest().vm());
   auto vcpu = guest().add_real_mode_vcpu(modes_int_real_start, modes_int_real_end);
   const std::uint64_t base = guest().segment16();
 
@@ -301,6 +304,7 @@ TEST_F(Modes, LongMode) {
 // IA-32e compatibility mode (CR4.PAE, EFER.LME, CR0.PG: EFER.LMA set by the CPU) -> 64-bit mode
 // (far jump to an L=1 segment), with KVM_GET_SREGS following each step.
 TEST_F(Modes, GuestSwitchesRealToProtectedToLong) {
+  KVMX_REQUIRE_REAL_MODE(guest().vm());
   auto vcpu = guest().add_real_mode_vcpu(modes_switch_start, modes_switch_end);
   kvm_regs regs = vcpu.get_regs();
   regs.rdi = guest().cr3();
