@@ -445,7 +445,8 @@ class WithoutRealMode : public GuestTest {
     }
     const std::uint32_t mode = (without & KVMX_MMU_MODE_TDP) ? KVMX_MMU_MODE_TDP : KVMX_MMU_MODE_SHADOW;
     KVMX_ASSERT_OK(guest().vm().try_enable_cap(KVMX_CAP_MMU_MODE, mode)) << "mode " << mode;
-    ASSERT_FALSE(guest().vm().runs_real_mode()) << "mode " << mode << " is not in KVMX_CAP_REAL_MODE mask " << real_mode;
+    ASSERT_FALSE(guest().vm().runs_real_mode())
+        << "mode " << mode << " is not in KVMX_CAP_REAL_MODE mask " << real_mode;
   }
 };
 
