@@ -185,6 +185,24 @@ modes_toggle_paging:
 	hlt
 
 /*
+ * 32-bit protected mode without paging: report CR0 (stage 1), clear CR0.PE and report CR0 again
+ * (stage 2). Clearing PE reloads no segment: the 32-bit flat descriptors stay cached, so the code
+ * after the MOV still runs as 32-bit code, now in real mode. modes_clear_pe_done is the
+ * instruction after the MOV to CR0.
+ */
+	.globl modes_clear_pe, modes_clear_pe_done
+modes_clear_pe:
+	movl %cr0, %ebx
+	kvmx_sync 1
+	movl %cr0, %eax
+	andl $~1, %eax			/* CR0.PE */
+	movl %eax, %cr0
+modes_clear_pe_done:
+	movl %cr0, %ebx
+	kvmx_sync 2
+	hlt
+
+/*
  * Real mode -> 32-bit protected mode -> long mode, done by the guest: the host preloads GDTR with
  * the legacy GDT and EDI with the CR3 of 4-level tables identity-mapping guest memory.
  */

@@ -1,8 +1,12 @@
 // modes: the CPU modes a guest can start in or switch to, judged from inside the guest (CR0, CR4,
-// EFER, CS, operand size, addressing) and from the host (KVM_GET_SREGS after each stage).
+// EFER, CS, operand size, addressing) and from the host (KVM_GET_SREGS after each stage). Tests
+// that run with CR0.PE clear skip where the VM does not run real mode (KVMX_CAP_REAL_MODE); there,
+// the WithoutRealMode tests check that KVM_RUN refuses it as uapi/linux/kvmx.h says.
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "kvmx/guest/x86.h"
 #include "kvmx/test/guest.hpp"
@@ -12,6 +16,7 @@ extern const char modes_real_start[], modes_real_end[];
 extern const char modes_prot16_start[], modes_prot16_end[];
 extern const char modes_prot32[], modes_prot32_null_read[];
 extern const char modes_toggle_paging[];
+extern const char modes_clear_pe[], modes_clear_pe_done[];
 extern const char modes_switch_start[], modes_switch_end[];
 extern const char modes_int_real_start[], modes_int_real_end[], modes_int_real_ret[];
 extern const char modes_gate16_start[], modes_gate16_end[], modes_gate16_ret1[], modes_gate16_ret2[];
@@ -26,6 +31,7 @@ void guest_long_mode(volatile std::uint64_t* alias);
 namespace {
 
 using kvmx::test::GuestTest;
+using kvmx::test::SystemTest;
 using kvmx::test::HostUcall;
 using kvmx::test::Paging;
 namespace exit = kvmx::exit;
@@ -44,6 +50,7 @@ std::uint16_t read16(kvmx::test::GuestVm& g, std::uint64_t gpa) {
 // size, DS-relative addressing within the segment; KVM_GET_SREGS reports the same, and an
 // exception (#DE) goes through the real-mode IVT (no error code, IP of the faulting instruction).
 TEST_F(Modes, RealMode) {
+  KVMX_REQUIRE_REAL_MODE(guest().vm());
   auto vcpu = guest().add_real_mode_vcpu(modes_real_start, modes_real_end);
   const std::uint64_t base = guest().segment16();
   const std::uint16_t host_word = 0x1234;
@@ -111,6 +118,7 @@ std::uint64_t offset16(const char* start, const char* label) { return static_cas
 // IRET returns after the INT with FLAGS (IF) and SP restored. Only IF is compared in FLAGS: VMX
 // without unrestricted guest (ept=0) runs real mode in vm86 with IOPL 3, which a PUSHF shows.
 TEST_F(Modes, RealModeIntThroughIvt) {
+  KVMX_REQUIRE_REAL_MODE(guest().vm());
   auto vcpu = guest().add_real_mode_vcpu(modes_int_real_start, modes_int_real_end);
   const std::uint64_t base = guest().segment16();
 
@@ -301,6 +309,7 @@ TEST_F(Modes, LongMode) {
 // IA-32e compatibility mode (CR4.PAE, EFER.LME, CR0.PG: EFER.LMA set by the CPU) -> 64-bit mode
 // (far jump to an L=1 segment), with KVM_GET_SREGS following each step.
 TEST_F(Modes, GuestSwitchesRealToProtectedToLong) {
+  KVMX_REQUIRE_REAL_MODE(guest().vm());
   auto vcpu = guest().add_real_mode_vcpu(modes_switch_start, modes_switch_end);
   kvm_regs regs = vcpu.get_regs();
   regs.rdi = guest().cr3();
@@ -341,6 +350,237 @@ TEST_F(Modes, GuestSwitchesRealToProtectedToLong) {
   EXPECT_EQ(sregs.cs.selector, sel::kCode64);
   EXPECT_EQ(sregs.cs.l, 1);
   EXPECT_EQ(sregs.cr3, guest().cr3());
+  KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
+}
+
+// Real mode as a VM offers it (KVMX_CAP_REAL_MODE, uapi/linux/kvmx.h). The reset state's first
+// instruction is at CS base 0xffff0000 (selector 0xf000), IP 0xfff0.
+constexpr std::uint64_t kResetCsBase = 0xffff0000;
+constexpr std::uint16_t kResetCsSelector = 0xf000;
+constexpr std::uint64_t kResetIp = 0xfff0;
+constexpr std::uint16_t kResetPort = 0x7e8;
+// At the reset vector: mov $0x7e8, %dx; mov $0x1234, %ax; out %ax, %dx; hlt. Decoded with 16-bit
+// operands (real mode) that is 8 bytes and a 2-byte OUT; with 32-bit operands both MOVs would take
+// 4-byte immediates.
+constexpr std::uint8_t kResetCode[] = {0xba, kResetPort & 0xff, kResetPort >> 8, 0xb8, 0x34, 0x12, 0xef, 0xf4};
+
+// Memory (slot 1) for the 64 KiB below 4 GiB, with kResetCode at the reset vector.
+void map_reset_vector(kvmx::test::GuestVm& g) {
+  auto& slot = g.vm().add_memory(1, kResetCsBase, 0x10000);
+  std::memcpy(slot.host() + kResetIp, kResetCode, sizeof kResetCode);
+}
+
+// The fields of two KVM_GET_REGS / KVM_GET_SREGS results that differ, by name; empty if none.
+std::string differences(const kvm_regs& a, const kvm_regs& b) {
+  static constexpr std::pair<const char*, __u64 kvm_regs::*> kFields[] = {
+      {"rax", &kvm_regs::rax}, {"rbx", &kvm_regs::rbx}, {"rcx", &kvm_regs::rcx}, {"rdx", &kvm_regs::rdx},
+      {"rsi", &kvm_regs::rsi}, {"rdi", &kvm_regs::rdi}, {"rsp", &kvm_regs::rsp}, {"rbp", &kvm_regs::rbp},
+      {"r8", &kvm_regs::r8},   {"r9", &kvm_regs::r9},   {"r10", &kvm_regs::r10}, {"r11", &kvm_regs::r11},
+      {"r12", &kvm_regs::r12}, {"r13", &kvm_regs::r13}, {"r14", &kvm_regs::r14}, {"r15", &kvm_regs::r15},
+      {"rip", &kvm_regs::rip}, {"rflags", &kvm_regs::rflags}};
+  std::string out;
+  for (const auto& [name, field] : kFields) {
+    if (a.*field != b.*field) out += std::string(" ") + name;
+  }
+  return out;
+}
+
+std::string differences(const kvm_sregs& a, const kvm_sregs& b) {
+  std::string out;
+  const auto differ = [&](const char* name, const auto& x, const auto& y) {
+    if (std::memcmp(&x, &y, sizeof x) != 0) out += std::string(" ") + name;
+  };
+  differ("cs", a.cs, b.cs);
+  differ("ds", a.ds, b.ds);
+  differ("es", a.es, b.es);
+  differ("fs", a.fs, b.fs);
+  differ("gs", a.gs, b.gs);
+  differ("ss", a.ss, b.ss);
+  differ("tr", a.tr, b.tr);
+  differ("ldt", a.ldt, b.ldt);
+  differ("gdt", a.gdt, b.gdt);
+  differ("idt", a.idt, b.idt);
+  differ("cr0", a.cr0, b.cr0);
+  differ("cr2", a.cr2, b.cr2);
+  differ("cr3", a.cr3, b.cr3);
+  differ("cr4", a.cr4, b.cr4);
+  differ("cr8", a.cr8, b.cr8);
+  differ("efer", a.efer, b.efer);
+  differ("apic_base", a.apic_base, b.apic_base);
+  differ("interrupt_bitmap", a.interrupt_bitmap, b.interrupt_bitmap);
+  return out;
+}
+
+// KVM_EXIT_FAIL_ENTRY's hardware_entry_failure_reason for a state VMX refuses: basic exit reason
+// 33 (invalid guest state) with bit 31 (VM-entry failure).
+constexpr std::uint64_t kInvalidGuestState = 0x80000021;
+
+// kvmx only: in-tree KVM answers 0 to every KVMX_CAP_*.
+class RealModeCap : public SystemTest {
+ protected:
+  void SetUp() override {
+    SystemTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    if (!has_cap(KVMX_CAP_KVMX)) {
+      GTEST_SKIP() << "needs KVMX_CAP_KVMX: in-tree KVM has no KVMX_CAP_REAL_MODE and always runs real mode";
+    }
+  }
+};
+
+// A guest VM whose vCPUs do not run real mode: the default VM if it does not, else one set (before
+// its first vCPU) to an offered MMU mode without real mode. Skips where every VM runs real mode.
+class WithoutRealMode : public GuestTest {
+ protected:
+  void SetUp() override {
+    GuestTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    if (!guest().vm().runs_real_mode()) return;
+    if (!has_cap(KVMX_CAP_KVMX)) GTEST_SKIP() << "in-tree KVM runs real mode in every VM (KVMX_CAP_KVMX is 0)";
+    const int offered = sys().check_extension(KVMX_CAP_MMU_MODE);
+    const int real_mode = sys().check_extension(KVMX_CAP_REAL_MODE);
+    const int without = offered & ~real_mode;
+    if (without == 0) {
+      GTEST_SKIP() << "every MMU mode offered runs real mode (KVMX_CAP_MMU_MODE mask " << offered
+                   << ", KVMX_CAP_REAL_MODE mask " << real_mode << ")";
+    }
+    const std::uint32_t mode = (without & KVMX_MMU_MODE_TDP) ? KVMX_MMU_MODE_TDP : KVMX_MMU_MODE_SHADOW;
+    KVMX_ASSERT_OK(guest().vm().try_enable_cap(KVMX_CAP_MMU_MODE, mode)) << "mode " << mode;
+    ASSERT_FALSE(guest().vm().runs_real_mode())
+        << "mode " << mode << " is not in KVMX_CAP_REAL_MODE mask " << real_mode;
+  }
+};
+
+// Guards: a vCPU in its reset state runs real mode from the reset vector: the first instructions
+// (at CS base 0xffff0000, IP 0xfff0) decode with 16-bit operands (a 2-byte OUT of AX to the port
+// in DX), and HLT exits with IP 0xfff8 and CR0.PE still clear.
+TEST_F(Modes, ResetStateRunsRealMode) {
+  KVMX_REQUIRE_REAL_MODE(guest().vm());
+  map_reset_vector(guest());
+  auto vcpu = guest().add_reset_vcpu();
+  const kvm_sregs reset = vcpu.get_sregs();
+  ASSERT_EQ(reset.cr0 & x86::kCr0Pe, 0u) << "CR0 " << std::hex << reset.cr0;
+  EXPECT_EQ(reset.cs.base, kResetCsBase);
+  EXPECT_EQ(reset.cs.selector, kResetCsSelector);
+  EXPECT_EQ(vcpu.get_regs().rip, kResetIp);
+
+  const kvmx::Exit e = vcpu.run();
+  KVMX_ASSERT_EXIT(e, exit::IoOut);
+  const auto& out = std::get<exit::IoOut>(e);
+  EXPECT_EQ(out.port, kResetPort);
+  EXPECT_EQ(out.size, 2u) << "OUT with 16-bit operands";
+  EXPECT_EQ(out.value(), 0x1234u);
+  KVMX_ASSERT_EXIT(vcpu.run(), exit::Hlt);
+  EXPECT_EQ(vcpu.get_regs().rip, kResetIp + sizeof kResetCode) << "IP after the HLT";
+  const kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_EQ(sregs.cr0 & x86::kCr0Pe, 0u);
+  EXPECT_EQ(sregs.cs.base, kResetCsBase);
+}
+
+// Guards: a guest in 32-bit protected mode that clears CR0.PE itself goes on in real mode: the
+// code after the MOV to CR0 runs (still as 32-bit code: no segment was reloaded) and sees PE
+// clear, as KVM_GET_SREGS does.
+TEST_F(Modes, GuestClearsPe) {
+  KVMX_REQUIRE_REAL_MODE(guest().vm());
+  auto vcpu = guest().add_protected32_vcpu(modes_clear_pe, Paging::none);
+  const HostUcall prot = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(prot, 1);
+  EXPECT_TRUE(prot.values[1] & x86::kCr0Pe) << "CR0 " << std::hex << prot.values[1];
+  const HostUcall real = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(real, 2);
+  EXPECT_FALSE(real.values[1] & x86::kCr0Pe) << "CR0 " << std::hex << real.values[1];
+  const kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_FALSE(sregs.cr0 & x86::kCr0Pe);
+  EXPECT_EQ(sregs.cs.selector, sel::kCode32) << "CS is not reloaded";
+  KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
+}
+
+// Guards: KVMX_CAP_REAL_MODE agrees with KVMX_CAP_MMU_MODE. On /dev/kvmx its mask holds only
+// offered MMU modes; on a VM fd it is 1 exactly when the VM's mode is in that mask, for a new VM
+// (the module default, which may be a mode without vCPUs) and for a VM set to each offered mode;
+// Vm::runs_real_mode() gives the same answer.
+TEST_F(RealModeCap, ConsistentWithMmuModes) {
+  const int offered = sys().check_extension(KVMX_CAP_MMU_MODE);
+  const int real_mode = sys().check_extension(KVMX_CAP_REAL_MODE);
+  EXPECT_GE(real_mode, 0);
+  EXPECT_EQ(real_mode & ~offered, 0) << "KVMX_CAP_REAL_MODE mask " << real_mode << ", KVMX_CAP_MMU_MODE mask "
+                                     << offered;
+  const auto check_vm = [&](const kvmx::Vm& vm, const std::string& what) {
+    const int mode = vm.check_extension(KVMX_CAP_MMU_MODE);
+    const int answer = vm.check_extension(KVMX_CAP_REAL_MODE);
+    EXPECT_EQ(answer, (real_mode & mode) ? 1 : 0)
+        << what << ": MMU mode " << mode << ", KVMX_CAP_REAL_MODE mask " << real_mode;
+    EXPECT_EQ(vm.runs_real_mode(), answer == 1) << what;
+  };
+  check_vm(sys().create_vm(), "a new VM");
+  for (std::uint32_t mode : {KVMX_MMU_MODE_TDP, KVMX_MMU_MODE_SHADOW}) {
+    if (!(offered & mode)) continue;
+    kvmx::Vm vm = sys().create_vm();
+    KVMX_ASSERT_OK(vm.try_enable_cap(KVMX_CAP_MMU_MODE, mode)) << "mode " << mode;
+    ASSERT_EQ(vm.check_extension(KVMX_CAP_MMU_MODE), int(mode));
+    check_vm(vm, "a VM set to mode " + std::to_string(mode));
+  }
+}
+
+// Guards: a vCPU in its reset state (CR0.PE clear) in a VM without real mode: KVM_RUN exits
+// KVM_EXIT_FAIL_ENTRY with 0x80000021 (VM-entry failure, invalid guest state) and changes nothing
+// of KVM_GET_REGS/SREGS, again on a second try; after KVM_SET_SREGS to 32-bit protected mode the
+// same vCPU runs a guest to its end.
+TEST_F(WithoutRealMode, ResetStateFailsEntryUntilProtectedMode) {
+  map_reset_vector(guest());  // so that an entry that should have failed halts instead
+  auto vcpu = guest().add_reset_vcpu();
+  const kvm_regs regs = vcpu.get_regs();
+  const kvm_sregs sregs = vcpu.get_sregs();
+  ASSERT_EQ(sregs.cr0 & x86::kCr0Pe, 0u) << "CR0 " << std::hex << sregs.cr0;
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    SCOPED_TRACE("KVM_RUN " + std::to_string(attempt));
+    const kvmx::Exit e = vcpu.run();
+    KVMX_ASSERT_EXIT(e, exit::FailEntry);
+    EXPECT_EQ(std::get<exit::FailEntry>(e).hardware_reason, kInvalidGuestState);
+    EXPECT_EQ(differences(regs, vcpu.get_regs()), "") << "KVM_GET_REGS changed";
+    EXPECT_EQ(differences(sregs, vcpu.get_sregs()), "") << "KVM_GET_SREGS changed";
+  }
+
+  guest().enter_protected32(vcpu, modes_prot32, Paging::none);
+  const std::uint64_t word = guest().alloc(8);
+  const std::uint32_t host_word = 0x600d600d;
+  std::memcpy(guest().host_ptr(word, 4), &host_word, 4);
+  kvm_regs prot = vcpu.get_regs();
+  prot.rdi = word;
+  vcpu.set_regs(prot);
+  const HostUcall first = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(first, 1);
+  EXPECT_TRUE(first.values[1] & x86::kCr0Pe) << "CR0 " << std::hex << first.values[1];
+  EXPECT_EQ(first.values[4], sel::kCode32) << "CS";
+  const HostUcall second = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(second, 2);
+  EXPECT_EQ(second.values[2], host_word) << "dword read through the address in EDI";
+  KVMX_ASSERT_SYNC(guest().run(vcpu), 3);
+  KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
+}
+
+// Guards: in a VM without real mode, a guest in 32-bit protected mode that clears CR0.PE itself
+// gets KVM_EXIT_FAIL_ENTRY with 0x80000021 at the next entry, with RIP after the MOV to CR0 and
+// CR0.PE clear in KVM_GET_SREGS; KVM_SET_SREGS with PE set again lets it run on from there.
+TEST_F(WithoutRealMode, GuestClearingPeFailsEntry) {
+  auto vcpu = guest().add_protected32_vcpu(modes_clear_pe, Paging::none);
+  const HostUcall prot = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(prot, 1);
+  EXPECT_TRUE(prot.values[1] & x86::kCr0Pe) << "CR0 " << std::hex << prot.values[1];
+
+  const kvmx::Exit e = vcpu.run();
+  KVMX_ASSERT_EXIT(e, exit::FailEntry);
+  EXPECT_EQ(std::get<exit::FailEntry>(e).hardware_reason, kInvalidGuestState);
+  const kvm_regs regs = vcpu.get_regs();
+  EXPECT_EQ(regs.rip, reinterpret_cast<std::uint64_t>(modes_clear_pe_done)) << "RIP after the MOV to CR0";
+  kvm_sregs sregs = vcpu.get_sregs();
+  EXPECT_EQ(sregs.cr0 & x86::kCr0Pe, 0u) << "CR0 " << std::hex << sregs.cr0;
+  EXPECT_EQ(sregs.cs.selector, sel::kCode32);
+
+  sregs.cr0 |= x86::kCr0Pe;
+  vcpu.set_sregs(sregs);
+  const HostUcall again = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(again, 2);
+  EXPECT_TRUE(again.values[1] & x86::kCr0Pe) << "CR0 " << std::hex << again.values[1];
   KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
 }
 

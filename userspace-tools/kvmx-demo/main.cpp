@@ -2,8 +2,9 @@
 //
 //   kvmx-demo [--device PATH]        (default $KVMX_DEVICE, else /dev/kvmx)
 //
-// Prints TAP and a closing "N passed, N failed" line. A device that cannot create vCPUs yet is not
-// a failure: the guest step is skipped with the reason, and the exit status is 0.
+// Prints TAP and a closing "N passed, N failed" line. A device that cannot create vCPUs yet, or a
+// VM that does not run real mode (where the guest starts; KVMX_CAP_REAL_MODE), is not a failure:
+// the guest step is skipped with the reason, and the exit status is 0.
 #include "kvmx/linux_kvm.h"
 
 #include <cerrno>
@@ -195,6 +196,11 @@ int main(int argc, char** argv) {
   if (!vcpu) {
     tap.skip(guest, "this device cannot create vCPUs yet (" + vcpu.error().message() +
                         "); running a guest needs the core/SVM work");
+    return tap.finish();
+  }
+  if (!vm->try_runs_real_mode().value_or(true)) {
+    tap.skip(guest, "this VM does not run real mode, where the guest starts (KVMX_CAP_REAL_MODE is 0 on its fd: "
+                    "VMX without EPT has no unrestricted guest)");
     return tap.finish();
   }
   try {

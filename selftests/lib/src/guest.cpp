@@ -22,6 +22,16 @@ namespace kvmx::test {
                                        << uc.describe();
 }
 
+std::string real_mode_unavailable(const Vm& vm) {
+  if (vm.runs_real_mode()) return {};
+  const int mode = vm.try_check_extension(KVMX_CAP_MMU_MODE).value_or(0);
+  const std::string mode_name = mode == KVMX_MMU_MODE_TDP      ? "TDP"
+                                : mode == KVMX_MMU_MODE_SHADOW ? "shadow"
+                                                               : std::to_string(mode);
+  return "this VM (MMU mode " + mode_name +
+         ") does not run real mode: KVMX_CAP_REAL_MODE is 0 on its fd (VMX without EPT has no unrestricted guest)";
+}
+
 void GuestTest::SetUp() {
   SystemTest::SetUp();
   if (HasFatalFailure() || IsSkipped()) return;

@@ -523,10 +523,15 @@ Vcpu GuestVm::add_real_mode_vcpu(const char* start, const char* end) { return ad
 Vcpu GuestVm::add_protected16_vcpu(const char* start, const char* end) { return add_vcpu16(start, end, true); }
 
 Vcpu GuestVm::add_protected32_vcpu(const void* entry, Paging paging) {
-  build_legacy_tables();
-  namespace sel = legacy_selector;
   Vcpu vcpu = vm_.create_vcpu(next_vcpu_id_++);
   if (cpuid_) vcpu.set_cpuid(*cpuid_);
+  enter_protected32(vcpu, entry, paging);
+  return vcpu;
+}
+
+void GuestVm::enter_protected32(Vcpu& vcpu, const void* entry, Paging paging) {
+  build_legacy_tables();
+  namespace sel = legacy_selector;
   kvm_sregs sregs = vcpu.get_sregs();
   set_legacy_sregs(sregs);
   sregs.cs = flat_segment(sel::kCode32, kSegCodeExecReadAccessed, false, true);
@@ -555,6 +560,11 @@ Vcpu GuestVm::add_protected32_vcpu(const void* entry, Paging paging) {
   regs.rsp = stack + kStackSize;
   regs.rflags = kRflagsFixed;
   vcpu.set_regs(regs);
+}
+
+Vcpu GuestVm::add_reset_vcpu() {
+  Vcpu vcpu = vm_.create_vcpu(next_vcpu_id_++);
+  if (cpuid_) vcpu.set_cpuid(*cpuid_);
   return vcpu;
 }
 

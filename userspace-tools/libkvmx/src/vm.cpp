@@ -8,6 +8,15 @@ Result<int> Vm::try_check_extension(long cap) const {
   return kvmx::ioctl(fd(), op::check_extension, static_cast<unsigned long>(cap));
 }
 
+Result<bool> Vm::try_runs_real_mode() const {
+  auto kvmx = try_check_extension(KVMX_CAP_KVMX);
+  if (!kvmx) return kvmx.error();
+  if (*kvmx <= 0) return true;
+  auto real_mode = try_check_extension(KVMX_CAP_REAL_MODE);
+  if (!real_mode) return real_mode.error();
+  return *real_mode > 0;
+}
+
 Result<Vcpu> Vm::try_create_vcpu(unsigned id) {
   auto r = kvmx::ioctl(fd(), op::create_vcpu, id);
   if (!r) return r.error();

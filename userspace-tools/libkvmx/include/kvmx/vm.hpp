@@ -33,6 +33,12 @@ class Vm {
   Result<int> try_check_extension(long cap) const;
   int check_extension(long cap) const { return try_check_extension(cap).value(); }
 
+  // Whether this VM's vCPUs run with CR0.PE clear (real mode, a vCPU's reset state). In-tree KVM
+  // always does (KVMX_CAP_KVMX is 0 there); kvmx says per VM with KVMX_CAP_REAL_MODE on the VM fd
+  // (uapi/linux/kvmx.h: VMX without EPT has no unrestricted guest).
+  Result<bool> try_runs_real_mode() const;
+  bool runs_real_mode() const { return try_runs_real_mode().value(); }
+
   Result<Vcpu> try_create_vcpu(unsigned id);
   Vcpu create_vcpu(unsigned id) { return try_create_vcpu(id).value(); }
 

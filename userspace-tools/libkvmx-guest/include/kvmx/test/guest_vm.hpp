@@ -12,7 +12,7 @@
 // code, with a second GDT (legacy_selector), a 32-bit IDT / real-mode IVT whose stubs report
 // exceptions (HostUcall kind exception), and KVM_SET_TSS_ADDR done (VMX without unrestricted
 // guest emulates real mode with vm86 and needs it). Assembly guests report with kvmx_sync
-// (kvmx/guest/asm.h).
+// (kvmx/guest/asm.h). Whether a VM runs real mode at all: vm().runs_real_mode().
 //
 // Guest memory is a copy: host writes after construction are not seen by the guest unless made
 // through write_global() or host_ptr().
@@ -92,6 +92,12 @@ class GuestVm {
   // 32-bit protected mode with flat segments at `entry` (a .code32 label of this executable),
   // with its own stack.
   Vcpu add_protected32_vcpu(const void* entry, Paging paging);
+  // The same state set on an existing vCPU of this VM (KVM_SET_SREGS, KVM_SET_REGS).
+  void enter_protected32(Vcpu& vcpu, const void* entry, Paging paging);
+  // A vCPU left in its reset state (real mode, CS:IP F000:FFF0, linear 0xfffffff0, which no
+  // memslot of the framework covers), with only the guest CPUID set: for tests of what KVM_RUN
+  // does with that state (KVMX_CAP_REAL_MODE).
+  Vcpu add_reset_vcpu();
 
   // Base of the 16-bit segment (a multiple of 64 KiB below 1 MiB).
   std::uint64_t segment16();
