@@ -220,7 +220,7 @@ static int vmx_hardware_enable(void)
 		return -EIO;
 	}
 	/* Nothing an earlier owner of VMX left in the TLBs may be used. */
-	if (vmx_cfg.ept_vpid_cap & VMX_EPT_EXTENT_GLOBAL_BIT)
+	if (vmx_cfg.ept && (vmx_cfg.ept_vpid_cap & VMX_EPT_EXTENT_GLOBAL_BIT))
 		vmx_invept(VMX_EPT_EXTENT_GLOBAL, 0);
 	cd->enabled = true;
 	return 0;
@@ -737,15 +737,13 @@ static struct kvmx_tdp_format vmx_ept_format = {
 
 static int vmx_check_hardware(void);
 
-static const struct kvmx_vendor_ops vmx_ops = {
+/* mmu_modes and real_mode_modes come from the capability MSRs (vmx_setup_config()). */
+static struct kvmx_vendor_ops vmx_ops = {
 	.name = "intel-vmx",
 	.check_hardware = vmx_check_hardware,
 	.vm_size = sizeof(struct kvmx_vm),
 	.vcpu_size = sizeof(struct vcpu_vmx),
 	.tdp_format = &vmx_ept_format,
-	.mmu_modes = KVMX_MMU_MODE_TDP | KVMX_MMU_MODE_SHADOW,
-	/* Real mode needs unrestricted guest, which needs EPT (KVMX_CAP_REAL_MODE). */
-	.real_mode_modes = KVMX_MMU_MODE_TDP,
 	.hardware_enable = vmx_hardware_enable,
 	.hardware_disable = vmx_hardware_disable,
 	.emergency_disable = vmx_emergency_disable,
@@ -835,13 +833,11 @@ static int vmx_setup_config(void)
 				CPU_BASED_INVLPG_EXITING;
 	}
 
-	min = SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_UNRESTRICTED_GUEST;
-	opt = SECONDARY_EXEC_ENABLE_VPID | SECONDARY_EXEC_WBINVD_EXITING;
-	r = vmx_adjust_controls(min, opt, MSR_IA32_VMX_PROCBASED_CTLS2, &vmx_cfg.proc2);
-	if (r) {
-		pr_err("kvmx-intel needs EPT with unrestricted guest\n");
+	opt = SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_UNRESTRICTED_GUEST |
+	      SECONDARY_EXEC_ENABLE_VPID | SECONDARY_EXEC_WBINVD_EXITING;
+	r = vmx_adjust_controls(0, opt, MSR_IA32_VMX_PROCBASED_CTLS2, &vmx_cfg.proc2);
+	if (r)
 		return r;
-	}
 
 	min = VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_SAVE_IA32_EFER | VM_EXIT_LOAD_IA32_EFER |
 	      VM_EXIT_SAVE_IA32_PAT | VM_EXIT_LOAD_IA32_PAT;
@@ -859,15 +855,28 @@ static int vmx_setup_config(void)
 		return r;
 	vmx_cfg.entry &= ~VM_ENTRY_IA32E_MODE;
 
-	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, vmx_cfg.ept_vpid_cap);
-	if (!(vmx_cfg.ept_vpid_cap & VMX_EPT_PAGE_WALK_4_BIT) ||
-	    !(vmx_cfg.ept_vpid_cap & VMX_EPTP_WB_BIT) ||
-	    !(vmx_cfg.ept_vpid_cap & VMX_EPT_INVEPT_BIT) ||
-	    !(vmx_cfg.ept_vpid_cap & (VMX_EPT_EXTENT_CONTEXT_BIT | VMX_EPT_EXTENT_GLOBAL_BIT))) {
-		pr_err("EPT lacks 4-level walks, write-back or INVEPT (cap %#llx)\n",
-		       vmx_cfg.ept_vpid_cap);
-		return -EIO;
+	/* It exists only where EPT or VPID may be on (SDM: "VPID and EPT Capabilities"). */
+	if (vmx_cfg.proc2 & (SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_ENABLE_VPID))
+		rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, vmx_cfg.ept_vpid_cap);
+	/*
+	 * Two-dimensional paging needs EPT with 4-level walks, write-back
+	 * tables and INVEPT, and unrestricted guest: kvmx has no virtual-8086
+	 * emulation of real mode.  Without all of that VMs run on shadow
+	 * paging only, and none of them runs real mode (KVMX_CAP_REAL_MODE).
+	 */
+	vmx_cfg.ept = (vmx_cfg.proc2 & SECONDARY_EXEC_ENABLE_EPT) &&
+		      (vmx_cfg.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST) &&
+		      (vmx_cfg.ept_vpid_cap & VMX_EPT_PAGE_WALK_4_BIT) &&
+		      (vmx_cfg.ept_vpid_cap & VMX_EPTP_WB_BIT) &&
+		      (vmx_cfg.ept_vpid_cap & VMX_EPT_INVEPT_BIT) &&
+		      (vmx_cfg.ept_vpid_cap & (VMX_EPT_EXTENT_CONTEXT_BIT |
+					       VMX_EPT_EXTENT_GLOBAL_BIT));
+	if (!vmx_cfg.ept) {
+		vmx_cfg.proc2 &= ~(SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_UNRESTRICTED_GUEST);
+		vmx_cfg.ept_vpid_cap &= ~(u64)VMX_EPT_AD_BIT;
 	}
+	vmx_ops.mmu_modes = KVMX_MMU_MODE_SHADOW | (vmx_cfg.ept ? KVMX_MMU_MODE_TDP : 0);
+	vmx_ops.real_mode_modes = vmx_cfg.ept ? KVMX_MMU_MODE_TDP : 0;
 	vmx_cfg.invept_single = vmx_cfg.ept_vpid_cap & VMX_EPT_EXTENT_CONTEXT_BIT;
 	vmx_cfg.ept_ad = vmx_cfg.ept_vpid_cap & VMX_EPT_AD_BIT;
 	vmx_cfg.vpid = vmx_cfg.proc2 & SECONDARY_EXEC_ENABLE_VPID;
@@ -920,7 +929,7 @@ static int vmx_check_hardware(void)
 		pr_err("VMX is in use by another hypervisor (CR4.VMXE set): unload kvm_intel first\n");
 		return -EBUSY;
 	}
-	/* What the capability MSRs offer; kvmx needs EPT with unrestricted guest. */
+	/* What the capability MSRs offer (EPT with unrestricted guest, or shadow paging only). */
 	return vmx_setup_config() ? -EOPNOTSUPP : 0;
 }
 
@@ -974,8 +983,11 @@ static int __init vmx_init(void)
 		vmx_free_cpu_data();
 		return r;
 	}
-	pr_info("EPT%s, VPID %s, unrestricted guest\n", vmx_cfg.ept_ad ? " with A/D bits" : "",
-		vmx_cfg.vpid ? "on" : "off");
+	if (vmx_cfg.ept)
+		pr_info("EPT%s with unrestricted guest, and shadow paging; VPID %s\n",
+			vmx_cfg.ept_ad ? " with A/D bits" : "", vmx_cfg.vpid ? "on" : "off");
+	else
+		pr_info("no EPT with unrestricted guest: shadow paging only, without real mode\n");
 	return 0;
 }
 

@@ -29,6 +29,7 @@ struct vmx_config {
 	u32 exit;
 	u32 entry;
 	u64 ept_vpid_cap;
+	bool ept;		/* EPT and unrestricted guest: VMs may use TDP */
 	u64 cr0_fixed0, cr0_fixed1;
 	u64 cr4_fixed0, cr4_fixed1;
 	bool vpid;
