@@ -7,6 +7,7 @@ emulator's exit status (Bochs always exits 1) but the marker lines.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -100,7 +101,10 @@ QEMU = EmulatorOps(
 ISOLINUX_BIN = Path("/usr/lib/ISOLINUX/isolinux.bin")
 LDLINUX_C32 = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
 BOCHS_SHARE = Path("/usr/share/bochs")
-BOCHS_MODEL = "corei7_haswell_4770"
+BOCHS_DEFAULT_MODEL = "corei7_haswell_4770"
+# Another Bochs CPU model for a manual run (`bochs --help cpu` lists them), e.g. core2_penryn_t9600
+# for VMX without EPT; `make test` always uses the default.
+BOCHS_MODEL = os.environ.get("TESTHOST_BOCHS_MODEL") or BOCHS_DEFAULT_MODEL
 # gui/term.cc with BX_DEBUGGER_TERM: `fprintf(stderr, "\nBochs connected to screen \"%s\"\n", ...)`.
 BOCHS_SCREEN_PTY = r'Bochs connected to screen "(/dev/pts/\d+)"'
 
@@ -193,7 +197,7 @@ HOSTS: Mapping[Cpu, HostKind] = {
     ),
     Cpu.INTEL: HostKind(
         cpu=Cpu.INTEL,
-        label=f"Bochs {BOCHS_MODEL} (VMX+EPT)",
+        label=f"Bochs {BOCHS_MODEL}" + (" (VMX+EPT)" if BOCHS_MODEL == BOCHS_DEFAULT_MODEL else ""),
         ops=BOCHS,
         # reboot=t: a panic triple-faults, and reset_on_triple_fault=0 ends Bochs.
         kernel_args=("reboot=t", "mitigations=off"),
