@@ -668,11 +668,12 @@ static int invlpg_interception(struct vcpu_svm *svm)
 
 /*
  * Deliver a #PF the guest takes.  If the fault hit while another event was
- * being delivered, combine them as the hardware would: a fault while
- * delivering an exception is a double fault; an interrupt or NMI cut short
- * goes back to pending and is delivered after the #PF.
+ * being delivered, combine them as the hardware would
+ * (kvmx_pf_after_exception()): a double fault, a triple fault (shutdown), or
+ * the #PF alone; an interrupt or NMI cut short goes back to pending and is
+ * delivered after the #PF.  Returns what an exit handler returns.
  */
-static void svm_reflect_pf(struct vcpu_svm *svm, u64 gva, u32 error)
+static int svm_reflect_pf(struct vcpu_svm *svm, u64 gva, u32 error)
 {
 	struct vmcb_control_area *c = &svm->vmcb->control;
 	u32 inj = c->event_inj;
@@ -680,8 +681,17 @@ static void svm_reflect_pf(struct vcpu_svm *svm, u64 gva, u32 error)
 	if (inj & SVM_EVTINJ_VALID) {
 		switch (inj & SVM_EVTINJ_TYPE_MASK) {
 		case SVM_EVTINJ_TYPE_EXEPT:
-			svm_inject_exception(svm, DF_VECTOR, true, 0);
-			return;
+			switch (kvmx_pf_after_exception(inj & SVM_EVTINJ_VEC_MASK)) {
+			case KVMX_FAULT_TRIPLE:
+				c->event_inj = 0;
+				return shutdown_interception(svm);
+			case KVMX_FAULT_DOUBLE:
+				svm_inject_exception(svm, DF_VECTOR, true, 0);
+				return 1;
+			case KVMX_FAULT_SERIAL:
+				break;
+			}
+			break;
 		case SVM_EVTINJ_TYPE_NMI:
 			svm->vcpu.nmi_pending = true;
 			svm->nmi_masked = false;
@@ -694,6 +704,7 @@ static void svm_reflect_pf(struct vcpu_svm *svm, u64 gva, u32 error)
 	}
 	svm->vmcb->save.cr2 = gva;
 	svm_inject_exception(svm, PF_VECTOR, true, error);
+	return 1;
 }
 
 /* A #PF under shadow paging (mm/shadow.c): ours to fix, the guest's, or MMIO. */
@@ -710,8 +721,7 @@ static int pf_interception(struct vcpu_svm *svm)
 	case KVMX_SHADOW_FIXED:
 		return 1;
 	case KVMX_SHADOW_REFLECT:
-		svm_reflect_pf(svm, gva, res.error_code);
-		return 1;
+		return svm_reflect_pf(svm, gva, res.error_code);
 	case KVMX_SHADOW_MMIO:
 		return kvmx_emulate_mmio(&svm->vcpu, &svm->emul, res.gpa);
 	case KVMX_SHADOW_EMULATE_WRITE:

@@ -119,10 +119,10 @@ static int triple_fault_exit(struct vcpu_vmx *vmx)
 /*
  * Deliver a #PF the guest takes (shadow paging).  If the fault hit while
  * another event was being delivered (vmx_complete_interrupts() queued that
- * one again), combine them as the hardware would: a fault while delivering
- * an exception is a double fault, and one while delivering a double fault
- * a triple fault; an interrupt or NMI cut short goes back to pending and is
- * delivered after the #PF.  Returns what an exit handler returns.
+ * one again), combine them as the hardware would (kvmx_pf_after_exception()):
+ * a double fault, a triple fault, or the #PF alone; an interrupt or NMI cut
+ * short goes back to pending and is delivered after the #PF.  Returns what
+ * an exit handler returns.
  */
 static int vmx_reflect_pf(struct vcpu_vmx *vmx, u64 gva, u32 error)
 {
@@ -133,10 +133,16 @@ static int vmx_reflect_pf(struct vcpu_vmx *vmx, u64 gva, u32 error)
 		vmx->event_inj = 0;
 		switch (inj & INTR_INFO_INTR_TYPE_MASK) {
 		case INTR_TYPE_HARD_EXCEPTION:
-			if ((inj & INTR_INFO_VECTOR_MASK) == DF_VECTOR)
+			switch (kvmx_pf_after_exception(inj & INTR_INFO_VECTOR_MASK)) {
+			case KVMX_FAULT_TRIPLE:
 				return triple_fault_exit(vmx);
-			vmx_inject_exception(vmx, DF_VECTOR, true, 0);
-			return 1;
+			case KVMX_FAULT_DOUBLE:
+				vmx_inject_exception(vmx, DF_VECTOR, true, 0);
+				return 1;
+			case KVMX_FAULT_SERIAL:
+				break;
+			}
+			break;
 		case INTR_TYPE_NMI_INTR:
 			vcpu->nmi_pending = true;
 			break;

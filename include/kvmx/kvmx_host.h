@@ -391,6 +391,29 @@ void kvmx_shadow_reset(struct kvmx_vcpu *vcpu);
 int kvmx_shadow_page_fault(struct kvmx_vcpu *vcpu, const struct kvmx_paging *p,
 			   u64 gva, u32 error_code, struct kvmx_walk_result *res);
 
+/*
+ * How a #PF raised while the CPU delivered exception @vector combines with
+ * it (SDM: "Conditions for Generating a Double Fault"; APM: "#DF"), for a
+ * backend that reflects shadow-paging faults itself: after a #PF it is a
+ * double fault, after a double fault a triple fault (shutdown); after a
+ * benign or contributory exception the #PF is delivered alone, and a fault
+ * comes back when its instruction runs again (KVM's kvm_multiple_exception()).
+ */
+enum kvmx_fault_combo {
+	KVMX_FAULT_SERIAL,
+	KVMX_FAULT_DOUBLE,
+	KVMX_FAULT_TRIPLE,
+};
+
+static inline enum kvmx_fault_combo kvmx_pf_after_exception(u8 vector)
+{
+	if (vector == DF_VECTOR)
+		return KVMX_FAULT_TRIPLE;
+	if (vector == PF_VECTOR)
+		return KVMX_FAULT_DOUBLE;
+	return KVMX_FAULT_SERIAL;
+}
+
 /* Core services for the backends (kmod/vcpu.c). */
 void kvmx_flush_remote_tlbs(struct kvmx_vm *vm);
 const struct kvm_cpuid_entry2 *kvmx_find_cpuid_entry(struct kvmx_vcpu *vcpu,
