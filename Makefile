@@ -93,7 +93,7 @@ pytest:
 unit: ctest fuzz-smoke pytest
 
 # Bounded so that a hung test host cannot eat CI's 90 minutes: each boot gets
-# 45 minutes of wall time (a Bochs boot with every suite takes about 20), and
+# 45 minutes of wall time (a Bochs boot with every suite takes 7-13 here), and
 # a suite is killed after 10 minutes of guest time.
 matrix: modules userspace
 	ci/testhost matrix --jobs $(JOBS) --timeout 2700 --suite-timeout 600 \
