@@ -77,6 +77,17 @@ int kvmx_walk_guest(struct kvmx_vm *vm, const struct kvmx_paging *p, u64 gva,
 }
 EXPORT_SYMBOL_GPL(kvmx_walk_guest);
 
+/*
+ * PAE paging (@p): the four PDPTEs at CR3, as a CR3 load reads them, or
+ * -EINVAL when one that is present has reserved bits set (SDM: "PDPTE
+ * Registers"); -EFAULT when they are not in guest RAM.  Caller holds vm->srcu.
+ */
+int kvmx_guest_load_pdptes(struct kvmx_vm *vm, const struct kvmx_paging *p, u64 pdptes[4])
+{
+	return kvmx_walk_load_pdptes(p, &guest_walk_ops, vm, pdptes);
+}
+EXPORT_SYMBOL_GPL(kvmx_guest_load_pdptes);
+
 /**
  * kvmx_gva_to_gpa - the translation of an access the guest already made
  * @vm: the VM (srcu_read_lock(&vm->srcu) held by the caller)

@@ -21,9 +21,6 @@
 #include "svm.h"
 #include "../emulate/operand.h"
 
-/* PDPTE bits that must be zero: 63:52, 8:5 and 2:1 (SDM "PDPTE Registers"). */
-#define SVM_PDPTE_RSVD	(GENMASK_ULL(63, 52) | GENMASK_ULL(8, 5) | GENMASK_ULL(2, 1))
-
 /*
  * PAE paging: refresh the PDPTEs from CR3, as KVM's load_pdptrs() does for
  * NPT whenever it needs them.  A set of entries with reserved bits (QEMU's
@@ -33,17 +30,19 @@
 void svm_load_pdptes(struct vcpu_svm *svm)
 {
 	struct kvmx_vm *vm = svm->vcpu.vm;
+	struct kvmx_paging p = {
+		.cr0 = svm_read_cr0(svm), .cr3 = svm_read_cr3(svm),
+		.cr4 = svm_read_cr4(svm), .efer = svm_read_efer(svm),
+	};
 	u64 pdptes[4];
-	int idx, i, r;
+	int idx, r;
 
+	kvmx_paging_model(&svm->vcpu, &p);
 	idx = srcu_read_lock(&vm->srcu);
-	r = kvmx_read_guest(vm, svm_read_cr3(svm) & 0xffffffe0ULL, pdptes, sizeof(pdptes));
+	r = kvmx_guest_load_pdptes(vm, &p, pdptes);
 	srcu_read_unlock(&vm->srcu, idx);
 	if (r)
 		return;
-	for (i = 0; i < 4; i++)
-		if ((pdptes[i] & _PAGE_PRESENT) && (pdptes[i] & SVM_PDPTE_RSVD))
-			return;
 	memcpy(svm->pdptes, pdptes, sizeof(pdptes));
 	svm->pdptes_valid = true;
 }

@@ -155,29 +155,28 @@ static bool vmx_pae_paging(struct vcpu_vmx *vmx)
  */
 static void vmx_load_pdptrs(struct vcpu_vmx *vmx)
 {
-	/* PDPTEs have no R/W, U/S or XD: bits 2:1, 8:5 and 63:MAXPHYADDR are reserved. */
-	const u64 rsvd = GENMASK_ULL(63, 52) | GENMASK_ULL(8, 5) | GENMASK_ULL(2, 1);
+	struct kvmx_vm *vm = vmx->vcpu.vm;
+	struct kvmx_paging p;
 	u64 pdpte[4] = {};
-	int idx, i, r;
+	int idx, r;
 
 	if (!vmx_pae_paging(vmx))
 		return;
-	idx = srcu_read_lock(&vmx->vcpu.vm->srcu);
-	r = kvmx_read_guest(vmx->vcpu.vm, vmx_read_cr3(vmx) & 0xffffffe0UL, pdpte,
-			    sizeof(pdpte));
-	srcu_read_unlock(&vmx->vcpu.vm->srcu, idx);
-	if (kvmx_vm_shadow(vmx->vcpu.vm)) {
-		if (r)
-			return;
-		for (i = 0; i < 4; i++)
-			if ((pdpte[i] & _PAGE_PRESENT) && (pdpte[i] & rsvd))
-				return;
-		memcpy(vmx->pdptes, pdpte, sizeof(pdpte));
-		vmx->pdptes_valid = true;
+	idx = srcu_read_lock(&vm->srcu);
+	if (kvmx_vm_shadow(vm)) {
+		vmx_get_paging(&vmx->vcpu, &p);
+		r = kvmx_guest_load_pdptes(vm, &p, pdpte);
+		srcu_read_unlock(&vm->srcu, idx);
+		if (!r) {
+			memcpy(vmx->pdptes, pdpte, sizeof(pdpte));
+			vmx->pdptes_valid = true;
+		}
 		return;
 	}
-	if (r)
+	/* The entry checks them (SDM: "Checks on Guest Page-Directory-Pointer-Table Entries"). */
+	if (kvmx_read_guest(vm, vmx_read_cr3(vmx) & 0xffffffe0UL, pdpte, sizeof(pdpte)))
 		memset(pdpte, 0, sizeof(pdpte));
+	srcu_read_unlock(&vm->srcu, idx);
 	vmcs_write64(GUEST_PDPTR0, pdpte[0]);
 	vmcs_write64(GUEST_PDPTR1, pdpte[1]);
 	vmcs_write64(GUEST_PDPTR2, pdpte[2]);

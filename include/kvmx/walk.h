@@ -197,6 +197,7 @@ struct kvmx_vm;
 int kvmx_walk_guest(struct kvmx_vm *vm, const struct kvmx_paging *p, u64 gva,
 		    u32 access, struct kvmx_walk_result *res);
 int kvmx_gva_to_gpa(struct kvmx_vm *vm, const struct kvmx_paging *p, u64 gva, gpa_t *gpa);
+int kvmx_guest_load_pdptes(struct kvmx_vm *vm, const struct kvmx_paging *p, u64 pdptes[4]);
 int kvmx_read_guest_virt(struct kvmx_vm *vm, const struct kvmx_paging *p, u64 gva,
 			 void *data, int len);
 #endif
