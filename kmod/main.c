@@ -321,18 +321,24 @@ static int kvmx_check_vendor_ops(const struct kvmx_vendor_ops *ops)
 		}
 	}
 
+	if (ops->vm_size < sizeof(struct kvmx_vm)) {
+		pr_err("backend %s: vm_size %zu too small\n", ops->name, ops->vm_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The MMU modes, which a backend may fill from what check_hardware() found. */
+static int kvmx_check_vendor_modes(const struct kvmx_vendor_ops *ops)
+{
 	if (ops->mmu_modes & ~(KVMX_MMU_MODE_TDP | KVMX_MMU_MODE_SHADOW) ||
-	    (vcpus && !ops->mmu_modes)) {
+	    (ops->vcpu_create && !ops->mmu_modes)) {
 		pr_err("backend %s: bad MMU modes %#x\n", ops->name, ops->mmu_modes);
 		return -EINVAL;
 	}
 	if (ops->real_mode_modes & ~ops->mmu_modes) {
 		pr_err("backend %s: real mode in MMU modes %#x it does not run\n", ops->name,
 		       ops->real_mode_modes & ~ops->mmu_modes);
-		return -EINVAL;
-	}
-	if (ops->vm_size < sizeof(struct kvmx_vm)) {
-		pr_err("backend %s: vm_size %zu too small\n", ops->name, ops->vm_size);
 		return -EINVAL;
 	}
 	return 0;
@@ -345,7 +351,8 @@ static int kvmx_check_vendor_ops(const struct kvmx_vendor_ops *ops)
  *
  * Returns 0, -EEXIST if a backend is already registered (as KVM answers a
  * second vendor module), what @ops->check_hardware() returns, -EINVAL if @ops lacks
- * a mandatory hook, or the error from registering the device node.
+ * a mandatory hook or declares impossible MMU modes, or the error from registering
+ * the device node.
  */
 int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner)
 {
@@ -362,6 +369,9 @@ int kvmx_register_vendor(const struct kvmx_vendor_ops *ops, struct module *owner
 		goto out_unlock;
 	}
 	r = ops->check_hardware();
+	if (r)
+		goto out_unlock;
+	r = kvmx_check_vendor_modes(ops);
 	if (r)
 		goto out_unlock;
 	kvmx_vendor = ops;
