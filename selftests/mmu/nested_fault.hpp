@@ -13,7 +13,7 @@ namespace mmu_suite {
 enum NestedFaultOp : uint8_t {
   kRaiseUd,    // UD2: #UD, benign
   kRaiseDe,    // DIV by zero: #DE, contributory
-  kRaiseRead,  // a read of `va`: #PF when va is not mapped, #GP when it is not canonical
+  kRaiseRead,  // a read of `va`: #PF when va is not mapped
 };
 
 struct NestedEvent {
