@@ -55,7 +55,8 @@ class MmuNestedFault : public MmuTest {
     std::memcpy(guest().host_ptr(idt_gpa_, kIdtSize), guest().host_ptr(guest().idt(), kIdtSize), kIdtSize);
     pt_ = mmu().table_for(mmu().pml4(), kVaIdt, 1);
     for (unsigned i = 0; i < 2; ++i) {
-      mmu().entry(pt_, i) = (pages + i * kvmx::kPageSize) | (i == absent ? 0 : x86::kPtePresent) | x86::kPteWritable;
+      const std::uint64_t present = i == absent ? 0 : x86::kPtePresent;
+      mmu().entry(pt_, i) = (pages + i * kvmx::kPageSize) | present | x86::kPteWritable;
     }
   }
 
@@ -200,10 +201,10 @@ TEST_F(MmuNestedFault, PageFaultDuringDoubleFaultIsShutdown) {
 }
 
 // Guards: a #DF that no #PF caused (#DE, whose gate is marked not present, raises #NP:
-// contributory on contributory) whose own gate read faults (gate 8 in the absent page, gate 0
-// present) is a triple fault: KVM_EXIT_SHUTDOWN, no handler runs. (#DE, not a #GP from a
-// non-canonical address: QEMU TCG delivers the #NP of a not-present #GP gate without making it
-// a #DF, for in-tree KVM as well.)
+// contributory on contributory; gate 0 lies in the present page) whose own gate read faults
+// (gate 8 in the absent page) is a triple fault: KVM_EXIT_SHUTDOWN, no handler runs. (#DE, not
+// a #GP from a non-canonical address: QEMU TCG delivers the #NP of a not-present #GP gate
+// without making it a #DF, for in-tree KVM as well.)
 TEST_F(MmuNestedFault, PageFaultDuringContributoryDoubleFaultIsShutdown) {
   build_idt(8, 1);  // gates 0-7 present; 8-255 absent
   gate_low(x86::kDe) &= ~kGatePresent;
