@@ -16,6 +16,7 @@ inline constexpr uint64_t kVaTest2m = kVaTest + (1ull << 30);       //   PDPT[1]
 inline constexpr uint64_t kVaUser = 2ull << 39;                     // PML4[2]: ring-3 code and stack
 inline constexpr uint64_t kVaTest1g = 3ull << 39;                   // PML4[3]: the 1 GiB page
 inline constexpr uint64_t kVaChurn = 4ull << 39;                    // PML4[4]: page-table churn
+inline constexpr uint64_t kVaIdt = 5ull << 39;                      // PML4[5]: nested-fault IDTs
 
 // Selectors the suite adds to the framework's GDT for ring 3 (RPL 3).
 inline constexpr uint16_t kUserData = 0x28 | 3;
