@@ -374,7 +374,9 @@ static bool root_current(struct kvmx_vm *vm, struct kvmx_shadow_vcpu *s,
  * up in the shadow-page cache or made, and the vCPU's TLB is flushed.  The
  * backend then enters with vcpu->shadow.root_pa as the hardware CR3, and
  * gives up the entry if KVMX_REQ_MMU_RELOAD is set once it is in guest mode.
- * Returns 0 or -ENOMEM.
+ * Returns 0, -ENOMEM, or -EIO when the guest's EFER.LMA disagrees with its
+ * paging mode (a backend bug: the CPU would walk the legacy PAE root as a
+ * PML4, and guest RAM as page tables of the host's memory).
  */
 int kvmx_shadow_load(struct kvmx_vcpu *vcpu, const struct kvmx_paging *p)
 {
@@ -384,6 +386,12 @@ int kvmx_shadow_load(struct kvmx_vcpu *vcpu, const struct kvmx_paging *p)
 	struct kvmx_mmu *mmu = &vm->mmu;
 	bool flush = false;
 	int r, i;
+
+	/* The CPU walks 4 levels exactly when EFER.LMA is set; so must the root. */
+	if (KVMX_KILL_VM_ON(!!(p->efer & EFER_LMA) !=
+			    (role.mode == KVMX_PAGING_4LEVEL || role.mode == KVMX_PAGING_5LEVEL),
+			    vm))
+		return -EIO;
 
 	clear_bit(KVMX_REQ_MMU_RELOAD, &vcpu->requests);
 	/* Pairs with shadow_kick_reload(): clear the request, then look. */

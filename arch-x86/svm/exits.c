@@ -722,8 +722,22 @@ static int pf_interception(struct vcpu_svm *svm)
 	case KVMX_SHADOW_REFLECT:
 		return svm_reflect_pf(svm, gva, res.error_code);
 	case KVMX_SHADOW_MMIO:
-		return kvmx_emulate_mmio(&svm->vcpu, &svm->emul, res.gpa);
 	case KVMX_SHADOW_EMULATE_WRITE:
+		/*
+		 * Delivering an event touched MMIO or a page table kvmx must
+		 * write itself (the IDT, GDT or stack): not the instruction at
+		 * RIP, which is all kvmx emulates.  As KVM, report it.
+		 */
+		if (svm->vmcb->control.exit_int_info & SVM_EXITINTINFO_VALID) {
+			u64 data[4] = { svm->vmcb->control.exit_int_info,
+					svm->vmcb->control.exit_code, gva, res.gpa };
+
+			kvmx_internal_error(&svm->vcpu, KVM_INTERNAL_ERROR_DELIVERY_EV,
+					    ARRAY_SIZE(data), data);
+			return 0;
+		}
+		if (r == KVMX_SHADOW_MMIO)
+			return kvmx_emulate_mmio(&svm->vcpu, &svm->emul, res.gpa);
 		return kvmx_emulate_pt_write(&svm->vcpu, &svm->emul, res.gpa);
 	default:
 		return r;

@@ -731,14 +731,17 @@ int svm_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 	case MSR_EFER:
 		if (data & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR))
 			return 1;
-		/* A guest may not flip LME while paging is on; LMA is the CPU's. */
-		if (!host) {
-			u64 old = svm_read_efer(svm);
-
-			if ((svm_read_cr0(svm) & X86_CR0_PG) && ((data ^ old) & EFER_LME))
-				return 1;
-			data = (data & ~EFER_LMA) | (old & EFER_LMA);
-		}
+		/*
+		 * A guest may not flip LME while paging is on.  LMA is the CPU's,
+		 * for the VMM too (as KVM's set_efer()): only KVM_SET_SREGS sets
+		 * it, with the CR0.PG and CR4.PAE it needs.  With shadow paging an
+		 * LMA without them would make the CPU walk the legacy root as a
+		 * PML4.
+		 */
+		if (!host && (svm_read_cr0(svm) & X86_CR0_PG) &&
+		    ((data ^ svm_read_efer(svm)) & EFER_LME))
+			return 1;
+		data = (data & ~EFER_LMA) | (svm_read_efer(svm) & EFER_LMA);
 		svm_write_efer(svm, data);
 		break;
 	case MSR_STAR:

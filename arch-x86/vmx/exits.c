@@ -158,6 +158,19 @@ static int vmx_reflect_pf(struct vcpu_vmx *vmx, u64 gva, u32 error)
 }
 
 /*
+ * An exit during event delivery that kvmx cannot complete (KVM's
+ * KVM_INTERNAL_ERROR_DELIVERY_EV): the vectoring information, the exit
+ * reason and qualification, and the guest-physical address.
+ */
+static int vmx_delivery_failure(struct vcpu_vmx *vmx, gpa_t gpa)
+{
+	u64 data[4] = { vmx->idt_vectoring_info, vmx->exit_reason, vmx->exit_qual, gpa };
+
+	kvmx_internal_error(&vmx->vcpu, KVM_INTERNAL_ERROR_DELIVERY_EV, ARRAY_SIZE(data), data);
+	return 0;
+}
+
+/*
  * A #PF under shadow paging (mm/shadow.c): ours to fix, the guest's, MMIO,
  * or a store to a shadowed page table to make for the guest.  The exit
  * qualification is the linear address (SDM: "Exit Qualification for
@@ -174,14 +187,6 @@ static int pf_exit(struct vcpu_vmx *vmx)
 
 	if (KVMX_KILL_VM_ON(!kvmx_vm_shadow(vcpu->vm), vcpu->vm))
 		return -EIO;
-	/*
-	 * An IRET that unblocked NMIs faulted: block them again before the
-	 * guest retries it (SDM: "Resuming Guest Software after Handling an
-	 * Exception").
-	 */
-	if (!(vmx->idt_vectoring_info & VECTORING_INFO_VALID_MASK) &&
-	    (vmx->exit_intr_info & INTR_INFO_UNBLOCK_NMI))
-		vmcs_set_bits(GUEST_INTERRUPTIBILITY_INFO, GUEST_INTR_STATE_NMI);
 
 	vmx_get_paging(vcpu, &p);
 	r = kvmx_shadow_page_fault(vcpu, &p, gva, error, &res);
@@ -191,8 +196,16 @@ static int pf_exit(struct vcpu_vmx *vmx)
 	case KVMX_SHADOW_REFLECT:
 		return vmx_reflect_pf(vmx, gva, res.error_code);
 	case KVMX_SHADOW_MMIO:
-		return kvmx_emulate_mmio(vcpu, &vmx->emul, res.gpa);
 	case KVMX_SHADOW_EMULATE_WRITE:
+		/*
+		 * Delivering an event touched MMIO or a page table kvmx must
+		 * write itself (the IDT, GDT or stack): not the instruction at
+		 * RIP, which is all kvmx emulates.  As KVM, report it.
+		 */
+		if (vmx->idt_vectoring_info & VECTORING_INFO_VALID_MASK)
+			return vmx_delivery_failure(vmx, res.gpa);
+		if (r == KVMX_SHADOW_MMIO)
+			return kvmx_emulate_mmio(vcpu, &vmx->emul, res.gpa);
 		return kvmx_emulate_pt_write(vcpu, &vmx->emul, res.gpa);
 	default:
 		return r;
@@ -218,6 +231,14 @@ static int exception_nmi_exit(struct vcpu_vmx *vmx)
 
 	if ((info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR)
 		return 1;
+	/*
+	 * An IRET that unblocked NMIs faulted: block them again before the
+	 * guest retries it (SDM: "Resuming Guest Software after Handling an
+	 * Exception"; KVM's vmx_recover_nmi_blocking()).
+	 */
+	if (!(vmx->idt_vectoring_info & VECTORING_INFO_VALID_MASK) &&
+	    (info & INTR_INFO_UNBLOCK_NMI))
+		vmcs_set_bits(GUEST_INTERRUPTIBILITY_INFO, GUEST_INTR_STATE_NMI);
 	if (vector == MC_VECTOR)
 		return 1;
 	if (vector == PF_VECTOR)

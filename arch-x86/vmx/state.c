@@ -561,12 +561,16 @@ int vmx_set_msr(struct kvmx_vcpu *vcpu, u32 index, u64 data, bool host)
 		if (data & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR))
 			return 1;
 		efer = vmx->efer;
-		/* A guest may not flip LME while paging is on; LMA is the CPU's. */
-		if (!host) {
-			if ((vmx->cr0 & X86_CR0_PG) && ((data ^ efer) & EFER_LME))
-				return 1;
-			data = (data & ~EFER_LMA) | (efer & EFER_LMA);
-		}
+		/*
+		 * A guest may not flip LME while paging is on.  LMA is the CPU's,
+		 * for the VMM too (as KVM's set_efer()): only KVM_SET_SREGS sets
+		 * it, with the CR0.PG and CR4.PAE it needs.  With shadow paging an
+		 * LMA without them would make the CPU walk the legacy root as a
+		 * PML4.
+		 */
+		if (!host && (vmx->cr0 & X86_CR0_PG) && ((data ^ efer) & EFER_LME))
+			return 1;
+		data = (data & ~EFER_LMA) | (efer & EFER_LMA);
 		vmx_set_efer(vmx, data);
 		break;
 	case MSR_STAR:

@@ -861,10 +861,12 @@ static int vmx_setup_config(void)
 	/*
 	 * Two-dimensional paging needs EPT with 4-level walks, write-back
 	 * tables and INVEPT, and unrestricted guest: kvmx has no virtual-8086
-	 * emulation of real mode.  Without all of that VMs run on shadow
-	 * paging only, and none of them runs real mode (KVMX_CAP_REAL_MODE).
+	 * emulation of real mode.  It also needs the TRUE_* MSRs, without
+	 * which CR3 and INVLPG exits may be forced on (EPT CPUs have them).
+	 * Without all of that VMs run on shadow paging only, and none of them
+	 * runs real mode (KVMX_CAP_REAL_MODE).
 	 */
-	vmx_cfg.ept = (vmx_cfg.proc2 & SECONDARY_EXEC_ENABLE_EPT) &&
+	vmx_cfg.ept = true_ctls && (vmx_cfg.proc2 & SECONDARY_EXEC_ENABLE_EPT) &&
 		      (vmx_cfg.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST) &&
 		      (vmx_cfg.ept_vpid_cap & VMX_EPT_PAGE_WALK_4_BIT) &&
 		      (vmx_cfg.ept_vpid_cap & VMX_EPTP_WB_BIT) &&
