@@ -258,6 +258,31 @@ INSTANTIATE_TEST_SUITE_P(Paging, Protected32,
                                            Prot32Case{Paging::pae, "Pae"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Guards: EFER.LMA is the CPU's: KVM_SET_MSRS cannot set it while paging is off (KVM's set_efer()
+// keeps LMA on host writes too; only KVM_SET_SREGS sets it, with CR0.PG and CR4.PAE). A shadow MMU
+// that believed such an LMA would enter IA-32e mode on a legacy root. The guest then runs in
+// 32-bit protected mode as before. (LME stays clear here: in-tree kvm_amd under QEMU TCG hangs
+// the test host's CPU running this 32-bit guest with EFER.LME set and paging off.)
+TEST_F(Modes, HostEferWriteCannotSetLma) {
+  auto vcpu = guest().add_protected32_vcpu(modes_prot32, Paging::none);
+  const std::uint64_t word = guest().alloc(8);
+  kvm_regs regs = vcpu.get_regs();
+  regs.rdi = word;
+  vcpu.set_regs(regs);
+  vcpu.set_msr(x86::kMsrEfer, x86::kEferLma);
+  EXPECT_EQ(vcpu.get_msr(x86::kMsrEfer) & (x86::kEferLme | x86::kEferLma), 0u);
+  EXPECT_EQ(vcpu.get_sregs().efer & x86::kEferLma, 0u);
+
+  const HostUcall uc = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(uc, 1);
+  EXPECT_TRUE(uc.values[1] & x86::kCr0Pe);
+  EXPECT_FALSE(uc.values[1] & x86::kCr0Pg);
+  EXPECT_EQ(uc.values[4], sel::kCode32) << "CS";
+  KVMX_ASSERT_SYNC(guest().run(vcpu), 2);
+  KVMX_ASSERT_SYNC(guest().run(vcpu), 3);
+  KVMX_EXPECT_EXIT(vcpu.run(), exit::Hlt);
+}
+
 // Guards: the guest turning CR0.PG on and off in 32-bit protected mode (a CR0 write KVM must
 // track: it switches the MMU between paging and non-paging contexts) is seen by guest and host.
 TEST_F(Modes, GuestTogglesPaging) {

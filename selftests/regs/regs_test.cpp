@@ -112,6 +112,20 @@ TEST_F(Regs, EferFromSregsSeenByGuest) {
             x86::kEferNxe | x86::kEferLme | x86::kEferLma);
 }
 
+// Guards: EFER.LMA is the CPU's: KVM_SET_MSRS cannot clear it in long mode (KVM's set_efer() keeps
+// LMA on host writes too), and the guest keeps running in long mode and reads LMA set.
+TEST_F(Regs, HostEferWriteCannotClearLma) {
+  auto vcpu = guest().add_vcpu(guest_read_efer);
+  const std::uint64_t efer = vcpu.get_msr(x86::kMsrEfer);
+  ASSERT_TRUE(efer & x86::kEferLma);
+  vcpu.set_msr(x86::kMsrEfer, efer & ~x86::kEferLma);
+  EXPECT_EQ(vcpu.get_msr(x86::kMsrEfer), efer);
+  EXPECT_TRUE(vcpu.get_sregs().efer & x86::kEferLma);
+  const HostUcall uc = guest().run(vcpu);
+  KVMX_ASSERT_SYNC(uc, 1);
+  EXPECT_EQ(uc.values[1] & (x86::kEferLme | x86::kEferLma), x86::kEferLme | x86::kEferLma);
+}
+
 // The legacy (FXSAVE) area of the XSAVE buffer: MXCSR at 24, XMM0-15 from 160, XSTATE_BV at 512.
 constexpr std::size_t kXsaveMxcsr = 24, kXsaveXmm = 160, kXsaveXstateBv = 512;
 
